@@ -1,0 +1,1 @@
+"""Relay HTTP client, direct transport, and the transfer runner that drives the protocol."""

@@ -1,0 +1,4 @@
+"""Cryptographic primitives behind a narrow API.
+
+The Noise channel, the draft's AEAD payloads, padding buckets and CPace.
+"""

@@ -1,0 +1,1 @@
+"""Sans-IO protocol core: invitations, message codec, sender and receiver state machines."""

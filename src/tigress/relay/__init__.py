@@ -1,0 +1,1 @@
+"""The relay server: opaque mailboxes, stores, notifications. Never imports crypto or protocol."""

@@ -1,0 +1,1 @@
+"""Real credential types: home (copy), hotel (provisioning token), car (owner signs)."""

@@ -1,0 +1,1 @@
+"""Per-device keystore and credential store."""
