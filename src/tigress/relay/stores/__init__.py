@@ -1,0 +1,1 @@
+"""Mailbox stores: the abstract API (:mod:`.base`) and its implementations."""
