@@ -1,0 +1,314 @@
+"""Strict parsers for what clients send: headers, query parameters and JSON bodies.
+
+Every function either returns a typed value or raises :class:`ProblemError` naming the field and
+the limit; nothing else escapes.  Unknown fields are rejected, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from tigress.relay.config import RelayConfig
+from tigress.relay.problems import ProblemError, invalid_field
+from tigress.relay.stores.base import DisplayInformation, Payload
+
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+#: Payload and token types: a short token (e.g. ``AEAD_AES_128_GCM``, ``tigress-noise-v1``,
+#: ``com.apple.apns``).
+TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+#: Payload data is base64 or base64url text (the draft: ``base64(IV || ciphertext || tag)``).
+_DATA_RE = re.compile(r"[A-Za-z0-9+/_=-]+")
+_RFC3339_UTC_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
+_ATTESTATION_RE = re.compile(r"[\x20-\x7e]+")
+_RIGHTS = frozenset("RWD")
+_JSON_MEDIA = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationToken:
+    type: str
+    token_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateMailboxRequest:
+    payload: Payload
+    display: DisplayInformation
+    token: NotificationToken | None
+    access_rights: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMailboxRequest:
+    payload: Payload
+    token: NotificationToken | None
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """A UUID in its canonical 8-4-4-4-12 form, or None."""
+    if len(value) != 36 or _UUID_RE.fullmatch(value) is None:
+        return None
+    return uuid.UUID(value)
+
+
+def parse_claim(value: str | None) -> bytes:
+    if value is None:
+        raise ProblemError("invalid-claim", "the Mailbox-Device-Claim header is required")
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise ProblemError("invalid-claim", "Mailbox-Device-Claim must be a UUID (8-4-4-4-12 hex)")
+    return parsed.bytes
+
+
+def parse_request_id(value: str | None) -> bytes:
+    if value is None:
+        raise ProblemError("invalid-header", "the Mailbox-Request-ID header is required")
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise ProblemError("invalid-header", "Mailbox-Request-ID must be a UUID (8-4-4-4-12 hex)")
+    return parsed.bytes
+
+
+def check_attestation(value: str | None, limit: int) -> None:
+    """Accepted as bounded printable ASCII and then discarded (attestation policy "none")."""
+    if value is None:
+        return
+    if len(value) > limit:
+        raise ProblemError(
+            "invalid-attestation", f"Mailbox-Device-Attestation is longer than {limit} characters"
+        )
+    if _ATTESTATION_RE.fullmatch(value) is None:
+        raise ProblemError(
+            "invalid-attestation", "Mailbox-Device-Attestation must be printable ASCII"
+        )
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    if content_type is None:
+        raise ProblemError("unsupported-media-type", "Content-Type must be application/json")
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != _JSON_MEDIA:
+        raise ProblemError(
+            "unsupported-media-type", f"Content-Type must be application/json, not {media.strip()}"
+        )
+    charset = params.strip().lower()
+    if charset and charset.replace(" ", "") not in ("charset=utf-8", 'charset="utf-8"'):
+        raise ProblemError("unsupported-media-type", "only the utf-8 charset is accepted")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ProblemError("malformed-json", f"duplicate member {key!r} in a JSON object")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise ProblemError("malformed-json", f"{name} is not allowed in JSON")
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(
+            body, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except ProblemError:
+        raise
+    except RecursionError:
+        raise ProblemError("malformed-json", "JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ProblemError("malformed-json", "the body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise ProblemError("malformed-json", f"invalid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ProblemError("malformed-json", "the body must be a JSON object")
+    return document
+
+
+def _object(value: Any, field: str, required: set[str], optional: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid_field(field, "must be an object")
+    for key in value:
+        if key not in required and key not in optional:
+            raise invalid_field(f"{field}.{key}" if field else key, "unexpected field")
+    for key in sorted(required):
+        if key not in value:
+            raise invalid_field(f"{field}.{key}" if field else key, "is required")
+    return value
+
+
+def _string(value: Any, field: str, max_chars: int, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise invalid_field(field, "must be a string")
+    if len(value) > max_chars:
+        raise invalid_field(field, f"is longer than {max_chars} characters")
+    if not value and not allow_empty:
+        raise invalid_field(field, "must not be empty")
+    return value
+
+
+def _text(value: Any, field: str, max_chars: int) -> str:
+    """Display text: NFC-normalised, no control characters (they would garble a preview)."""
+    text = unicodedata.normalize("NFC", _string(value, field, max_chars, allow_empty=True))
+    if len(text) > max_chars:
+        raise invalid_field(field, f"is longer than {max_chars} characters")
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cs", "Co") and char not in "\n\t":
+            raise invalid_field(field, f"contains the control character U+{ord(char):04X}")
+    return text
+
+
+def _payload(value: Any, config: RelayConfig) -> Payload:
+    fields = _object(value, "payload", {"type", "data"}, set())
+    kind = _string(fields["type"], "payload.type", 64)
+    if TYPE_RE.fullmatch(kind) is None:
+        raise invalid_field("payload.type", "must match [A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+    data = _string(fields["data"], "payload.data", config.payload_max_bytes)
+    if _DATA_RE.fullmatch(data) is None:
+        raise invalid_field("payload.data", "must be base64 or base64url text")
+    return Payload(kind, data)
+
+
+def _image_url(value: Any, config: RelayConfig) -> str:
+    url = _string(value, "displayInformation.imageURL", config.image_url_max)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise invalid_field("displayInformation.imageURL", "is not a valid URL") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise invalid_field("displayInformation.imageURL", "must be an absolute https:// URL")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F or c in "\"'<>\\`" for c in url):
+        raise invalid_field(
+            "displayInformation.imageURL", "contains whitespace, quotes or control characters"
+        )
+    return url
+
+
+def _display(value: Any, config: RelayConfig) -> DisplayInformation:
+    fields = _object(value, "displayInformation", {"title", "description", "imageURL"}, set())
+    return DisplayInformation(
+        title=_text(fields["title"], "displayInformation.title", config.title_max),
+        description=_text(
+            fields["description"], "displayInformation.description", config.description_max
+        ),
+        image_url=_image_url(fields["imageURL"], config),
+    )
+
+
+def _token(value: Any, config: RelayConfig) -> NotificationToken:
+    fields = _object(value, "notificationToken", {"type", "tokenData"}, set())
+    kind = _string(fields["type"], "notificationToken.type", 64)
+    if TYPE_RE.fullmatch(kind) is None:
+        raise invalid_field("notificationToken.type", "must match [A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+    data = _string(fields["tokenData"], "notificationToken.tokenData", config.token_data_max)
+    return NotificationToken(kind, data)
+
+
+def parse_expiration(value: Any, now: int, config: RelayConfig) -> int:
+    field = "mailboxConfiguration.expiration"
+    text = _string(value, field, 20)
+    match = _RFC3339_UTC_RE.fullmatch(text)
+    if match is None:
+        raise invalid_field(field, "must be RFC 3339 UTC: YYYY-MM-DDThh:mm:ssZ")
+    try:
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        raise invalid_field(field, "is not a valid date and time") from None
+    expires_at = int(moment.timestamp())
+    if expires_at < now + config.expiration_min_seconds:
+        raise invalid_field(
+            field, f"must be at least {config.expiration_min_seconds} seconds in the future"
+        )
+    if expires_at > now + config.expiration_max_seconds:
+        raise invalid_field(
+            field, f"must be at most {config.expiration_max_seconds} seconds in the future"
+        )
+    return expires_at
+
+
+def _access_rights(value: Any) -> str:
+    field = "mailboxConfiguration.accessRights"
+    rights = _string(value, field, 3, allow_empty=True)
+    if not set(rights) <= _RIGHTS or len(set(rights)) != len(rights):
+        raise invalid_field(field, "must be a combination of R, W and D, each at most once")
+    return "".join(r for r in "RWD" if r in rights)
+
+
+def format_rfc3339(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_create(body: dict[str, Any], now: int, config: RelayConfig) -> CreateMailboxRequest:
+    _object(
+        body,
+        "",
+        {"payload", "displayInformation"},
+        {"notificationToken", "mailboxConfiguration"},
+    )
+    token = None
+    if body.get("notificationToken") is not None:
+        token = _token(body["notificationToken"], config)
+    rights = "RD"
+    expires_at = now + config.expiration_default_seconds
+    configuration = body.get("mailboxConfiguration")
+    if configuration is not None:
+        fields = _object(
+            configuration, "mailboxConfiguration", set(), {"accessRights", "expiration"}
+        )
+        if "accessRights" in fields:
+            rights = _access_rights(fields["accessRights"])
+        if "expiration" in fields:
+            expires_at = parse_expiration(fields["expiration"], now, config)
+    return CreateMailboxRequest(
+        payload=_payload(body["payload"], config),
+        display=_display(body["displayInformation"], config),
+        token=token,
+        access_rights=rights,
+        expires_at=expires_at,
+    )
+
+
+def parse_update(body: dict[str, Any], config: RelayConfig) -> UpdateMailboxRequest:
+    _object(body, "", {"payload"}, {"notificationToken"})
+    token = None
+    if body.get("notificationToken") is not None:
+        token = _token(body["notificationToken"], config)
+    return UpdateMailboxRequest(_payload(body["payload"], config), token)
+
+
+def parse_read(body: dict[str, Any], config: RelayConfig) -> NotificationToken | None:
+    _object(body, "", set(), {"notificationToken"})
+    if body.get("notificationToken") is None:
+        return None
+    return _token(body["notificationToken"], config)
+
+
+def parse_cursor(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 15:
+        raise ProblemError("invalid-query", f"{name} must be a non-negative integer", field=name)
+    return int(value)
+
+
+def parse_wait(value: str | None, maximum: int) -> float:
+    if value is None:
+        return 0.0
+    if not value.isascii() or not value.isdigit() or len(value) > 4 or int(value) > maximum:
+        raise ProblemError(
+            "invalid-query", f"wait must be an integer between 0 and {maximum}", field="wait"
+        )
+    return float(int(value))
