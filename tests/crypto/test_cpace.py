@@ -2,7 +2,8 @@
 
 Known answers come from draft-irtf-cfrg-cpace-21 (tests/vectors/cpace/x25519_sha512.json). The
 draft has no vectors for the key-confirmation tags, so those are pinned by recomputing them with
-the standard library from the ISK the draft does give.
+the standard library from the ISK the draft does give, and by interoperating with a second
+implementation of the same suite and confirmation, the ``cpace`` 0.1.0 package (test-only).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cpace as second_implementation
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -592,3 +594,75 @@ def test_runs_agree_for_any_inputs(prs: bytes, ci: bytes, sid: bytes) -> None:
     )
     assert result_a.isk == result_b.isk
     result_a.verify_peer_confirmation(result_b.own_confirmation)
+
+
+# --- interoperability with a second implementation (cpace 0.1.0, test-only) -------------------
+
+Role = second_implementation.CPaceRole
+
+
+def their_party(*, initiator: bool, prs: bytes = PIN, ad: bytes) -> second_implementation.CPace:
+    role = Role.INITIATOR if initiator else Role.RESPONDER
+    return second_implementation.CPace.start(role=role, prs=prs, sid=SID, ci=CI, ad=ad)
+
+
+@pytest.mark.parametrize("we_initiate", [True, False], ids=["we-initiate", "they-initiate"])
+def test_interop_same_pin(we_initiate: bool) -> None:
+    ours = party(initiator=we_initiate)
+    theirs = their_party(initiator=not we_initiate, ad=b"peer")
+    theirs.derive(ours.element, ours.ad)
+    result = ours.process(lv_cat(theirs.public_share, b"peer"))
+    assert hmac.compare_digest(result.isk, theirs.isk)
+    result.verify_peer_confirmation(theirs.tag())
+    assert theirs.verify(result.own_confirmation)
+
+
+@pytest.mark.parametrize("we_initiate", [True, False], ids=["we-initiate", "they-initiate"])
+def test_interop_wrong_pin(we_initiate: bool) -> None:
+    ours = party(initiator=we_initiate)
+    theirs = their_party(initiator=not we_initiate, prs=b"000000", ad=b"peer")
+    theirs.derive(ours.element, ours.ad)
+    result = ours.process(lv_cat(theirs.public_share, b"peer"))
+    assert result.isk != theirs.isk
+    with pytest.raises(CPaceConfirmationError):
+        result.verify_peer_confirmation(theirs.tag())
+    assert not theirs.verify(result.own_confirmation)
+
+
+def test_interop_tags_on_draft_vector_inputs() -> None:
+    """The second implementation, fed the draft's scalars, yields our Ta and Tb byte for byte."""
+    ours_a, ours_b = vector_party(initiator=True), vector_party(initiator=False)
+    theirs_a = second_implementation.CPace(
+        role=Role.INITIATOR,
+        sid=x(GEN["sid"]),
+        ad=x(EXCHANGE["ADa"]),
+        scalar=x(EXCHANGE["ya"]),
+        public_share=x(EXCHANGE["Ya"]),
+    )
+    theirs_a.derive(x(EXCHANGE["Yb"]), x(EXCHANGE["ADb"]))
+    result_a, result_b = run(ours_a, ours_b)
+    assert theirs_a.isk.hex() == EXCHANGE["ISK_IR"]
+    assert theirs_a.tag() == result_a.own_confirmation
+    assert theirs_a.verify(result_b.own_confirmation)
+
+
+@settings(derandomize=True, deadline=None, max_examples=40)
+@given(
+    st.binary(min_size=1, max_size=32),
+    st.binary(max_size=32),
+    st.binary(min_size=1, max_size=64),
+    st.binary(max_size=16),
+    st.binary(max_size=16),
+)
+def test_interop_generators_and_keys_agree(
+    prs: bytes, ci: bytes, sid: bytes, ad_a: bytes, ad_b: bytes
+) -> None:
+    ours = CPaceParty.start(prs, ci=ci, sid=sid, ad=ad_a, initiator=True, scalar=SCALAR_A)
+    theirs = second_implementation.CPace.start(
+        role=Role.RESPONDER, prs=prs, sid=sid, ci=ci, ad=ad_b
+    )
+    theirs.derive(ours.element, ad_a)
+    result = ours.process(lv_cat(theirs.public_share, ad_b))
+    assert result.isk == theirs.isk
+    result.verify_peer_confirmation(theirs.tag())
+    assert theirs.verify(result.own_confirmation)
