@@ -22,10 +22,11 @@ This module follows draft-irtf-cfrg-cpace-21 in the initiator-responder setting:
 
 Side channels: the Elligator2 map below runs on Python integers, whose ``pow`` and modular
 arithmetic are not constant-time, although the draft asks for a constant-time map. We accept that
-here because (1) a PIN run is online and rate limited to three attempts, after which the share is
-destroyed; (2) the map's input is a hash of the PIN together with the per-session ``sid`` (the Noise
-handshake hash), so any timing leak concerns one generator that is never used again; and (3) the
-attacker able to time this process precisely would have to sit on the user's own device. The
+here because (1) a PIN run is online, and the protocol layer allows three attempts per share
+before destroying it; (2) the map's input is a hash of the PIN together with the per-session
+``sid`` (the Noise handshake hash), so any timing leak concerns one generator that is never used
+again; and (3) an attacker able to time this process that precisely would have to sit on the
+user's own device. The
 scalar multiplications use pyca/cryptography's X25519 (OpenSSL), which is constant-time.
 """
 
