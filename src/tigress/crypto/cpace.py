@@ -26,8 +26,8 @@ here because (1) a PIN run is online, and the protocol layer allows three attemp
 before destroying it; (2) the map's input is a hash of the PIN together with the per-session
 ``sid`` (the Noise handshake hash), so any timing leak concerns one generator that is never used
 again; and (3) an attacker able to time this process that precisely would have to sit on the
-user's own device. The
-scalar multiplications use pyca/cryptography's X25519 (OpenSSL), which is constant-time.
+user's own device. The scalar multiplications use pyca/cryptography's X25519 (OpenSSL), which is
+constant-time.
 """
 
 from __future__ import annotations
