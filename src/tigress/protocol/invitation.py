@@ -274,12 +274,13 @@ def _parse_host_name(host: str) -> str:
 
 
 def _check_a_label(label: str) -> None:
+    """Light A-label check: valid punycode that decodes to printable, non-ASCII text."""
     try:
         decoded = label[4:].encode("ascii").decode("punycode")
     except UnicodeError:
         raise InvitationError("host label is not valid punycode") from None
-    if not decoded or decoded.isascii():
-        raise InvitationError("host label has the xn-- prefix but encodes no Unicode")
+    if decoded.isascii() or not decoded.isprintable():
+        raise InvitationError("host label is not a valid IDNA A-label")
 
 
 def _parse_port(text: str) -> int:
