@@ -226,6 +226,7 @@ class BackgroundPushDispatcher:
             try:
                 await self._run(key, job)
             except asyncio.CancelledError:
+                self._counters["dropped"] += 1  # shut down mid-delivery (drain timed out)
                 raise
             except Exception:
                 self._counters["failed"] += 1
