@@ -11,3 +11,8 @@ from tigress import __version__
 @click.version_option(__version__, prog_name="tigress")
 def main() -> None:
     """Share digital keys securely between devices (IETF Tigress)."""
+
+
+from tigress.cli.relay import relay as _relay  # noqa: E402
+
+main.add_command(_relay)

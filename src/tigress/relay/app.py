@@ -1,0 +1,470 @@
+"""The ASGI application: translates HTTP to :class:`MailboxService` calls and back.
+
+``create_app(config)`` is the factory for tests and ``uvicorn --factory``;
+``app_from_environment()`` builds one from ``TIGRESS_RELAY_*`` settings (what ``tigress relay
+serve`` starts in every worker process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tigress.relay.config import CONFIG_JSON_ENV, RelayConfig, build_config, config_from_json
+from tigress.relay.config import default_data_dir as _default_data_dir
+from tigress.relay.keys import RelayKeys, load_or_create_secret
+from tigress.relay.metrics import RelayMetrics
+from tigress.relay.middleware import MetricsMiddleware, RateLimitMiddleware
+from tigress.relay.notify.base import NoPushDispatcher, PushDispatcher
+from tigress.relay.preview import PREVIEW_HEADERS, render_preview
+from tigress.relay.problems import PROBLEM_CONTENT_TYPE, ProblemError
+from tigress.relay.service import MailboxService, ReadOutcome
+from tigress.relay.stores import open_store, sqlite_path_from_url
+from tigress.relay.stores.base import MailboxStore, StoredMessage, StoreUnavailableError
+from tigress.relay.validation import (
+    TYPE_RE,
+    check_attestation,
+    format_rfc3339,
+    parse_claim,
+    parse_create,
+    parse_cursor,
+    parse_json_object,
+    parse_read,
+    parse_request_id,
+    parse_update,
+    parse_uuid,
+    parse_wait,
+    require_json_media_type,
+)
+
+_log = logging.getLogger("tigress.relay")
+API_VERSIONS = ("v1",)
+ADVERTISED_PAYLOAD_TYPES = ("AEAD_AES_128_GCM", "AEAD_AES_256_GCM", "tigress-noise-v1")
+_JSON = "application/json"
+_NO_STORE = {"cache-control": "no-store"}
+
+
+def _json(
+    document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status, headers=headers or _NO_STORE, media_type=_JSON)
+
+
+def problem_response(problem: ProblemError) -> Response:
+    headers = {"cache-control": "no-store", **problem.headers}
+    return Response(
+        problem.body(), problem.status, headers=headers, media_type=PROBLEM_CONTENT_TYPE
+    )
+
+
+def default_store_url() -> str:
+    return f"sqlite:///{(_default_data_dir() / 'relay.db').resolve()}"
+
+
+def secret_path_for(config: RelayConfig, store_url: str) -> Path:
+    if config.secret_file:
+        return Path(config.secret_file)
+    if store_url.startswith("sqlite:"):
+        database = sqlite_path_from_url(store_url)
+        return database.with_name(database.name + ".secret")
+    return _default_data_dir() / "relay.secret"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it exceeds ``limit`` — by its declared length, or
+    while streaming (chunked bodies, lying lengths) — so an oversized body is never parsed."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ProblemError("invalid-header", "Content-Length must be a decimal integer")
+        if int(declared) > limit:
+            raise ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _single_header(request: Request, name: str) -> str | None:
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        if name == "mailbox-device-claim":
+            raise ProblemError("invalid-claim", f"{name} must appear once")
+        raise ProblemError("invalid-header", f"{name} must appear once")
+    return values[0] if values else None
+
+
+def _message_json(message: StoredMessage) -> dict[str, Any]:
+    return {"type": message.payload.type, "data": message.payload.data}
+
+
+class RelayHandlers:
+    """The endpoints; ``service`` is set when the application starts."""
+
+    def __init__(self, config: RelayConfig, metrics: RelayMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.service: MailboxService | None = None
+        self.store: MailboxStore | None = None
+        self.dispatcher: PushDispatcher = NoPushDispatcher()
+        self._public = config.effective_public_url
+
+    def _service(self) -> MailboxService:
+        if self.service is None:
+            raise StoreUnavailableError("the relay is not started")
+        return self.service
+
+    @staticmethod
+    def guarded(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ProblemError as problem:
+                return problem_response(problem)
+            except StoreUnavailableError as exc:
+                _log.error("store unavailable: %s", exc)
+                return problem_response(
+                    ProblemError("store-unavailable", "the relay cannot reach its store; retry")
+                )
+
+        return endpoint
+
+    def _mailbox_id(self, request: Request) -> uuid.UUID:
+        parsed = parse_uuid(request.path_params["mailbox_id"])
+        if parsed is None:
+            # Malformed ids answer exactly like unknown ones.
+            raise ProblemError("mailbox-not-found", "no mailbox with this identifier")
+        return parsed
+
+    async def _json_body(self, request: Request, *, optional: bool = False) -> dict[str, Any]:
+        body = await _read_body(request, self.config.body_max_bytes)
+        if optional and not body.strip():
+            return {}
+        require_json_media_type(request.headers.get("content-type"))
+        return parse_json_object(body)
+
+    # -- /v1/m -----------------------------------------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        try:
+            claim = parse_claim(_single_header(request, "mailbox-device-claim"))
+            request_id_header = _single_header(request, "mailbox-request-id")
+            request_id = parse_request_id(request_id_header)
+            check_attestation(
+                _single_header(request, "mailbox-device-attestation"), self.config.attestation_max
+            )
+            body = await self._json_body(request)
+            service = self._service()
+            parsed = parse_create(body, service.now(), self.config)
+        except ProblemError:
+            self.metrics.outcome("rejected")
+            raise
+        outcome = await service.create(claim, request_id, parsed)
+        assert request_id_header is not None
+        return _json(
+            {
+                "urlLink": f"{self._public}/v1/m/{outcome.mailbox_id}",
+                "isPushNotificationSupported": outcome.push_supported,
+            },
+            201 if outcome.duplicate else 200,
+            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
+        )
+
+    # -- /v1/m/{id} ------------------------------------------------------------------------------
+
+    async def mailbox(self, request: Request) -> Response:
+        method = request.method
+        if method == "POST":
+            return await self.read(request)
+        if method == "PUT":
+            return await self.update(request)
+        if method in {"GET", "HEAD"}:
+            return await self.preview(request)
+        if method == "DELETE":
+            return await self.delete(request)
+        return await self.relinquish(request)
+
+    async def preview(self, request: Request) -> Response:
+        mailbox_id = self._mailbox_id(request)
+        display = await self._service().display_information(mailbox_id)
+        page = render_preview(
+            display,
+            f"{self._public}/v1/m/{mailbox_id}",
+            self.config.preview_image_width,
+            self.config.preview_image_height,
+        )
+        return Response(page, 200, headers=PREVIEW_HEADERS, media_type="text/html; charset=utf-8")
+
+    async def read(self, request: Request) -> Response:
+        mailbox_id = self._mailbox_id(request)
+        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
+        query = request.query_params
+        after = parse_cursor(query.get("after"), "after")
+        wait = parse_wait(query.get("wait"), self.config.long_poll_max_seconds)
+        body = await self._json_body(request, optional=True)
+        token = parse_read(body, self.config)
+        outcome = await self._service().read(mailbox_id, claim, token=token, after=after, wait=wait)
+        return _json(self._read_document(outcome))
+
+    @staticmethod
+    def _read_document(outcome: ReadOutcome) -> dict[str, Any]:
+        display = outcome.display
+        document: dict[str, Any] = {
+            "displayInformation": {
+                "title": display.title,
+                "description": display.description,
+                "imageURL": display.image_url,
+            },
+            "payload": None if outcome.latest is None else _message_json(outcome.latest),
+            "expiration": format_rfc3339(outcome.expires_at),
+            "seq": 0 if outcome.latest is None else outcome.latest.seq,
+        }
+        if outcome.messages is not None:
+            document["messages"] = [
+                {"seq": m.seq, "payload": _message_json(m)} for m in outcome.messages
+            ]
+        return document
+
+    async def update(self, request: Request) -> Response:
+        mailbox_id = self._mailbox_id(request)
+        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
+        request_id_header = _single_header(request, "mailbox-request-id")
+        request_id = parse_request_id(request_id_header)
+        check_attestation(
+            _single_header(request, "mailbox-device-attestation"), self.config.attestation_max
+        )
+        parsed = parse_update(await self._json_body(request), self.config)
+        outcome = await self._service().update(mailbox_id, claim, request_id, parsed)
+        assert request_id_header is not None
+        document: dict[str, Any] = {"isPushNotificationSupported": outcome.push_supported}
+        if not outcome.duplicate:
+            document["seq"] = outcome.seq
+        return _json(
+            document,
+            201 if outcome.duplicate else 200,
+            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
+        )
+
+    async def delete(self, request: Request) -> Response:
+        mailbox_id = self._mailbox_id(request)
+        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
+        request_id_header = _single_header(request, "mailbox-request-id")
+        request_id = parse_request_id(request_id_header)
+        duplicate = await self._service().delete(mailbox_id, claim, request_id)
+        assert request_id_header is not None
+        return _json(
+            {},
+            201 if duplicate else 200,
+            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
+        )
+
+    async def relinquish(self, request: Request) -> Response:
+        mailbox_id = self._mailbox_id(request)
+        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
+        request_id_header = _single_header(request, "mailbox-request-id")
+        request_id = parse_request_id(request_id_header)
+        duplicate = await self._service().relinquish(mailbox_id, claim, request_id)
+        assert request_id_header is not None
+        return _json(
+            {},
+            201 if duplicate else 200,
+            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
+        )
+
+    # -- /v1/m/{id}/events -----------------------------------------------------------------------
+
+    async def events(self, request: Request) -> Response:
+        mailbox_id = self._mailbox_id(request)
+        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
+        after = parse_cursor(request.headers.get("last-event-id"), "Last-Event-ID")
+        if after is None:
+            after = parse_cursor(request.query_params.get("after"), "after") or 0
+        service = self._service()
+        handle = await service.open_stream(mailbox_id, claim)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"retry: 2000\n\n"
+            async for event in service.stream(handle, after):
+                if event.kind == "message":
+                    yield (
+                        f'event: message\nid: {event.seq}\ndata: {{"seq": {event.seq}}}\n\n'
+                    ).encode()
+                elif event.kind == "heartbeat":
+                    yield b": heartbeat\n\n"
+                else:
+                    yield f'event: gone\ndata: {{"reason": "{event.reason}"}}\n\n'.encode()
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    # -- metadata and operations -----------------------------------------------------------------
+
+    async def well_known(self, request: Request) -> Response:
+        config = self.config
+        return _json(
+            {
+                "apiVersions": list(API_VERSIONS),
+                "draft": "draft-vinokurov-tigress-http-00",
+                "limits": {
+                    "payloadDataMaxBytes": config.payload_max_bytes,
+                    "requestBodyMaxBytes": config.body_max_bytes,
+                    "titleMaxChars": config.title_max,
+                    "descriptionMaxChars": config.description_max,
+                    "imageURLMaxChars": config.image_url_max,
+                    "notificationTokenDataMaxChars": config.token_data_max,
+                    "attestationMaxChars": config.attestation_max,
+                    "expirationMinSeconds": config.expiration_min_seconds,
+                    "expirationMaxSeconds": config.expiration_max_seconds,
+                    "expirationDefaultSeconds": config.expiration_default_seconds,
+                    "messagesPerMailbox": config.messages_per_mailbox,
+                    "longPollMaxSeconds": config.long_poll_max_seconds,
+                },
+                "payloadTypes": list(ADVERTISED_PAYLOAD_TYPES),
+                "payloadTypePattern": TYPE_RE.pattern,
+                "notificationTypes": [
+                    *sorted(self.dispatcher.supported_types),
+                    "sse",
+                    "long-poll",
+                ],
+                "attestationPolicy": "none",
+                "defaultAccessRights": "RD",
+                "sequenceNumbers": "per-mailbox, shared by both sides",
+            },
+            headers={"cache-control": "max-age=300"},
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        not_ready = problem_response(ProblemError("store-unavailable", "the store is not ready"))
+        if self.store is None:
+            return not_ready
+        try:
+            await self.store.health_check()
+        except StoreUnavailableError:
+            return not_ready
+        return _json({"status": "ready"})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(
+            self.metrics.render(),
+            headers=_NO_STORE,
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+
+def service_clock(service: MailboxService) -> float:
+    return service._clock()
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        problem = ProblemError(
+            "method-not-allowed",
+            f"{request.method} is not allowed here",
+            headers=dict(exc.headers or {}),
+        )
+    else:
+        problem = ProblemError("not-found", "no such resource")
+    return problem_response(problem)
+
+
+def create_app(
+    config: RelayConfig | None = None,
+    *,
+    store: MailboxStore | None = None,
+    dispatcher: PushDispatcher | None = None,
+) -> Starlette:
+    """Build the relay.  The store and dispatcher start with the application (lifespan) and stop
+    with it; pass your own to share them, otherwise they are made from ``config``."""
+    config = (config or RelayConfig()).validate()
+    metrics = RelayMetrics()
+    handlers = RelayHandlers(config, metrics)
+    store_url = config.store or default_store_url()
+    guarded = RelayHandlers.guarded
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        the_store = store or open_store(store_url, durability=config.durability)
+        the_dispatcher = dispatcher or NoPushDispatcher()
+        keys: RelayKeys = await asyncio.to_thread(
+            load_or_create_secret, secret_path_for(config, store_url)
+        )
+        await the_store.open()
+        await the_dispatcher.start()
+        service = MailboxService(the_store, the_dispatcher, keys, config, metrics)
+        handlers.store, handlers.dispatcher, handlers.service = the_store, the_dispatcher, service
+        sweeper = asyncio.create_task(service.run_sweeper(), name="tigress-relay-sweeper")
+        _log.info("relay started", extra={"store": store_url.split(":", 1)[0]})
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            handlers.service = None
+            await the_dispatcher.aclose()
+            await the_store.close()
+
+    routes = [
+        Route("/v1/m", guarded(handlers.create), methods=["POST"]),
+        Route(
+            "/v1/m/{mailbox_id}",
+            guarded(handlers.mailbox),
+            methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        ),
+        Route("/v1/m/{mailbox_id}/events", guarded(handlers.events), methods=["GET"]),
+        Route("/.well-known/tigress", handlers.well_known, methods=["GET"]),
+        Route("/healthz", handlers.healthz, methods=["GET"]),
+        Route("/readyz", handlers.readyz, methods=["GET"]),
+        Route("/metrics", handlers.metrics_endpoint, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics, access_log=config.access_log),
+        Middleware(
+            RateLimitMiddleware,
+            rate=config.rate_limit_per_second,
+            burst=config.rate_limit_burst,
+            metrics=metrics,
+        ),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception},
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn ``--factory`` entry point: settings from ``TIGRESS_RELAY_CONFIG_JSON`` (set by
+    the CLI for its workers) or else from ``TIGRESS_RELAY_*`` variables."""
+    text = os.environ.get(CONFIG_JSON_ENV)
+    config = config_from_json(text) if text else build_config()
+    return create_app(config)

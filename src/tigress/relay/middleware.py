@@ -1,0 +1,125 @@
+"""Pure-ASGI middleware (no BaseHTTPMiddleware): per-address rate limiting held in memory only,
+and request metrics / access logging by route template."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tigress.relay.metrics import RelayMetrics
+from tigress.relay.problems import PROBLEM_CONTENT_TYPE, ProblemError
+
+_access_log = logging.getLogger("tigress.relay.access")
+_UNLIMITED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))
+_MAX_TRACKED_ADDRESSES = 100_000
+
+
+def route_template(path: str) -> str:
+    """The route a path belongs to, without identifiers (metrics labels, log lines)."""
+    if path.startswith("/v1/m/"):
+        return "/v1/m/{id}/events" if path.endswith("/events") else "/v1/m/{id}"
+    if path in ("/v1/m", "/.well-known/tigress", "/healthz", "/readyz", "/metrics"):
+        return path
+    return "other"
+
+
+class RateLimitMiddleware:
+    """A token bucket per client address.  Addresses live only in this dict, never on disk or in
+    a log; the dict is pruned of full buckets when it grows."""
+
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int, metrics: RelayMetrics) -> None:
+        self._app = app
+        self._rate = rate
+        self._burst = float(burst)
+        self._metrics = metrics
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._rate <= 0 or scope["path"] in _UNLIMITED_PATHS:
+            await self._app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else ""
+        now = time.monotonic()
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            tokens = self._burst
+        else:
+            tokens = min(self._burst, bucket[0] + (now - bucket[1]) * self._rate)
+        if tokens < 1.0:
+            self._metrics.rate_limited += 1
+            retry_after = max(1, math.ceil((1.0 - tokens) / self._rate))
+            await _send_problem(
+                send,
+                ProblemError(
+                    "rate-limited",
+                    f"more than {self._rate:g} requests per second from this address;"
+                    f" retry after {retry_after} s",
+                    headers={"retry-after": str(retry_after)},
+                ),
+            )
+            return
+        self._buckets[address] = (tokens - 1.0, now)
+        if len(self._buckets) > _MAX_TRACKED_ADDRESSES:
+            self._prune(now)
+        await self._app(scope, receive, send)
+
+    def _prune(self, now: float) -> None:
+        full_after = self._burst / self._rate
+        self._buckets = {a: b for a, b in self._buckets.items() if now - b[1] < full_after}
+
+
+async def _send_problem(send: Send, problem: ProblemError) -> None:
+    body = problem.body()
+    headers = [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    headers += [(k.encode(), v.encode()) for k, v in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class MetricsMiddleware:
+    """Counts every request by route template and status, times it, optionally logs it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: RelayMetrics, access_log: bool) -> None:
+        self._app = app
+        self._metrics = metrics
+        self._access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            path: str = scope["path"]
+            route = route_template(path)
+            self._metrics.observe_request(route, scope["method"], status, elapsed)
+            if self._access_log:
+                extra = {
+                    "route": route,
+                    "method": scope["method"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                }
+                if path.startswith("/v1/m/"):
+                    # At most an 8-hex-character prefix: enough to correlate, never the capability.
+                    extra["mailbox"] = path[6:14]
+                _access_log.info("request", extra=extra)
