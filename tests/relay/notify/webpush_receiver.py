@@ -39,7 +39,8 @@ def decrypt_push(body: bytes, ua_private: ec.EllipticCurvePrivateKey, auth: byte
     id_length = body[20]
     as_public = body[21 : 21 + id_length]
     ciphertext = body[21 + id_length :]
-    assert id_length == 65 and as_public[0] == 4
+    assert id_length == 65
+    assert as_public[0] == 4
     assert len(ciphertext) <= record_size, "a push message is one record"
     ua_public = ua_private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     sender = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), as_public)

@@ -57,6 +57,7 @@ _COUNTERS = (
 class _Job:
     token_type: str
     token_data: str = field(repr=False)
+    token: WebhookToken | WebPushToken = field(repr=False)
     mailbox_id: str = field(repr=False)
     seq: int
     message_id: str  # Standard Webhooks id: the same on every retry, so receivers can dedupe
@@ -175,9 +176,24 @@ class BackgroundPushDispatcher:
             return parse_webhook_token(token_data, self._policy, max_bytes=limit)
         return parse_webpush_token(token_data, self._policy, max_bytes=limit)
 
-    def _enqueue(self, token_type: str, token_data: str, mailbox_id: str, seq: int) -> None:
+    def _enqueue(self, token_type: str, token_data: object, mailbox_id: str, seq: int) -> None:
+        # token_data is typed loosely: callers are untyped at runtime and must never see a raise.
         if not self._running or token_type not in self.supported_types:
             self._counters["dropped"] += 1
+            return
+        if not isinstance(token_data, str):
+            self._counters["invalid"] += 1
+            return
+        try:
+            notification_body(mailbox_id, seq)
+        except NotificationMessageError:
+            self._counters["invalid"] += 1
+            return
+        try:
+            token = self._parse(token_type, token_data)
+        except NotificationTokenError:
+            # Deposited tokens were validated; one failing now was refused by a stricter policy.
+            self._counters["refused"] += 1
             return
         if token_fingerprint(token_type, token_data) in self._gone:
             self._counters["gone_skipped"] += 1
@@ -196,7 +212,7 @@ class BackgroundPushDispatcher:
             self._pending.popitem(last=False)
             self._counters["dropped"] += 1
         message_id = "msg_" + b64url_encode(secrets.token_bytes(16))
-        self._pending[key] = _Job(token_type, token_data, mailbox_id, seq, message_id)
+        self._pending[key] = _Job(token_type, token_data, token, mailbox_id, seq, message_id)
         self._counters["enqueued"] += 1
         self._wakeup.set()
 
@@ -238,14 +254,8 @@ class BackgroundPushDispatcher:
 
     async def _run(self, key: _JobKey, job: _Job) -> None:
         job.attempt += 1
-        try:
-            token = self._parse(job.token_type, job.token_data)
-            body = notification_body(job.mailbox_id, job.seq)
-        except (NotificationTokenError, NotificationMessageError) as exc:
-            # Tokens are validated on deposit; this means the policy changed since, or a bug.
-            self._counters["refused"] += 1
-            log.warning("push delivery refused (token %s): %s", self._tag(job), type(exc).__name__)
-            return
+        token = job.token
+        body = notification_body(job.mailbox_id, job.seq)  # checked when queued
         if isinstance(token, WebhookToken):
             result = await self._deliverer.webhook(token, job.message_id, body)
         else:
