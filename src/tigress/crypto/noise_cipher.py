@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tigress.crypto.errors import MessageSizeError, NoiseError, NonceExhaustedError
-from tigress.crypto.noise_suite import KEY_LEN, MAX_MESSAGE_LEN, MAX_NONCE, TAG_LEN, Suite
+from tigress.crypto.noise_suite import KEY_LEN, MAX_MESSAGE_LEN, MAX_NONCE, TAG_LEN, AeadKey, Suite
 
 __all__ = ["CipherState", "SymmetricState"]
 
@@ -31,14 +31,16 @@ class CipherState:
     a handshake. The ``repr`` never shows the key.
     """
 
-    __slots__ = ("_key", "_nonce", "_suite", "_wiped")
+    __slots__ = ("_aead", "_key", "_nonce", "_suite", "_wiped")
 
     def __init__(self, suite: Suite, key: bytes | None = None, nonce: int = 0) -> None:
         if key is not None and len(key) != KEY_LEN:
             raise NoiseError(f"cipher keys are {KEY_LEN} bytes, not {len(key)}")
         _check_nonce(nonce)
         self._suite = suite
-        self._key: bytes | None = None if key is None else bytes(key)
+        self._key: bytes | None = None
+        self._aead: AeadKey | None = None
+        self._set_key(key)
         self._nonce = nonce
         self._wiped = False
 
@@ -77,7 +79,8 @@ class CipherState:
             return bytes(plaintext)
         if self._nonce >= MAX_NONCE:
             raise NonceExhaustedError("cipher state has used every nonce")
-        ciphertext = self._suite.encrypt(self._key, self._nonce, bytes(ad), bytes(plaintext))
+        assert self._aead is not None  # set together with the key
+        ciphertext = self._aead.encrypt(self._nonce, bytes(ad), bytes(plaintext))
         self._nonce += 1
         return ciphertext
 
@@ -96,7 +99,8 @@ class CipherState:
             return bytes(ciphertext)
         if self._nonce >= MAX_NONCE:
             raise NonceExhaustedError("cipher state has used every nonce")
-        plaintext = self._suite.decrypt(self._key, self._nonce, bytes(ad), bytes(ciphertext))
+        assert self._aead is not None  # set together with the key
+        plaintext = self._aead.decrypt(self._nonce, bytes(ad), bytes(ciphertext))
         self._nonce += 1
         return plaintext
 
@@ -105,7 +109,7 @@ class CipherState:
         self._ensure_usable()
         if self._key is None:
             raise NoiseError("cannot rekey a cipher state that has no key")
-        self._key = self._suite.rekey(self._key)
+        self._set_key(self._suite.rekey(self._key))
 
     def export(self) -> tuple[bytes | None, int]:
         """``(key, nonce)`` for persisting the state; the key is secret — store it as such."""
@@ -120,8 +124,12 @@ class CipherState:
         :class:`NoiseError` — a wiped state must never fall back to Noise's "no key" identity
         encryption, which would send plaintext.
         """
-        self._key = None
+        self._set_key(None)
         self._wiped = True
+
+    def _set_key(self, key: bytes | None) -> None:
+        self._key = None if key is None else bytes(key)
+        self._aead = None if self._key is None else self._suite.aead_key(self._key)
 
     def _ensure_usable(self) -> None:
         if self._wiped:

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_MESSAGE_LEN",
     "MAX_NONCE",
     "TAG_LEN",
+    "AeadKey",
     "KeyPair",
     "Suite",
 ]
@@ -144,29 +145,15 @@ class Suite:
 
     # -- Cipher functions (spec §4.2, §12.3, §12.4) --------------------------------------------
 
-    def _nonce_bytes(self, nonce: int) -> bytes:
-        # AESGCM: 32 zero bits then the 64-bit nonce big-endian; ChaChaPoly: 32 zero bits then
-        # the 64-bit nonce little-endian. Getting this wrong breaks interop silently, which is
-        # why both encodings are pinned by the cacophony vectors.
-        if self.cipher == "AESGCM":
-            return b"\x00\x00\x00\x00" + nonce.to_bytes(8, "big")
-        return b"\x00\x00\x00\x00" + nonce.to_bytes(8, "little")
-
-    def _aead(self, key: bytes) -> _Aead:
-        if self.cipher == "AESGCM":
-            return AESGCM(key)
-        return ChaCha20Poly1305(key)
+    def aead_key(self, key: bytes) -> AeadKey:
+        """The suite's AEAD keyed with ``key``, for repeated use by one cipher state."""
+        return AeadKey(self.cipher, key)
 
     def encrypt(self, key: bytes, nonce: int, ad: bytes, plaintext: bytes) -> bytes:
-        return self._aead(key).encrypt(self._nonce_bytes(nonce), plaintext, ad)
+        return self.aead_key(key).encrypt(nonce, ad, plaintext)
 
     def decrypt(self, key: bytes, nonce: int, ad: bytes, ciphertext: bytes) -> bytes:
-        if len(ciphertext) < TAG_LEN:
-            raise DecryptError("ciphertext shorter than the authentication tag")
-        try:
-            return self._aead(key).decrypt(self._nonce_bytes(nonce), ciphertext, ad)
-        except InvalidTag as exc:
-            raise DecryptError("Noise message failed authentication") from exc
+        return self.aead_key(key).decrypt(nonce, ad, ciphertext)
 
     def rekey(self, key: bytes) -> bytes:
         """REKEY(k): the first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes) (spec §4.2)."""
@@ -209,6 +196,39 @@ class Suite:
             return out1, out2
         out3 = self.hmac_hash(temp_key, out2 + b"\x03")
         return out1, out2, out3
+
+
+class AeadKey:
+    """A Noise cipher function keyed once (building the AEAD object per message costs more
+    than encrypting a small message). The ``repr`` never shows the key."""
+
+    __slots__ = ("_aead", "_big_endian_nonce")
+
+    def __init__(self, cipher: str, key: bytes) -> None:
+        self._aead: _Aead = AESGCM(key) if cipher == "AESGCM" else ChaCha20Poly1305(key)
+        # AESGCM: 32 zero bits then the 64-bit nonce big-endian; ChaChaPoly: 32 zero bits then
+        # the 64-bit nonce little-endian (spec §12.3, §12.4). Getting this wrong breaks interop
+        # silently, which is why both encodings are pinned by the cacophony vectors.
+        self._big_endian_nonce = cipher == "AESGCM"
+
+    def __repr__(self) -> str:
+        return "AeadKey(<redacted>)"
+
+    def _nonce_bytes(self, nonce: int) -> bytes:
+        return b"\x00\x00\x00\x00" + nonce.to_bytes(
+            8, "big" if self._big_endian_nonce else "little"
+        )
+
+    def encrypt(self, nonce: int, ad: bytes, plaintext: bytes) -> bytes:
+        return self._aead.encrypt(self._nonce_bytes(nonce), plaintext, ad)
+
+    def decrypt(self, nonce: int, ad: bytes, ciphertext: bytes) -> bytes:
+        if len(ciphertext) < TAG_LEN:
+            raise DecryptError("ciphertext shorter than the authentication tag")
+        try:
+            return self._aead.decrypt(self._nonce_bytes(nonce), ciphertext, ad)
+        except InvalidTag as exc:
+            raise DecryptError("Noise message failed authentication") from exc
 
 
 DEFAULT_SUITE: Final = Suite.parse("25519_AESGCM_SHA256")
