@@ -121,15 +121,17 @@ def _reject_constant(name: str) -> None:
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemError("malformed-json", "the body is not valid UTF-8") from None
+    try:
         document = json.loads(
-            body, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
     except ProblemError:
         raise
     except RecursionError:
         raise ProblemError("malformed-json", "JSON nested too deeply") from None
-    except UnicodeDecodeError:
-        raise ProblemError("malformed-json", "the body is not valid UTF-8") from None
     except ValueError as exc:
         raise ProblemError("malformed-json", f"invalid JSON: {exc}") from None
     if not isinstance(document, dict):
