@@ -564,7 +564,7 @@ def _origins(draw: st.DrawFn) -> str:
     return f"{scheme}://{_url_host(host)}" + ("" if port is None else f":{port}")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_origins(), _uuid4s, _verticals, _secrets)
 def test_relay_round_trip(
     origin: str, mailbox_id: str, vertical: Vertical | None, secret: bytes | None
@@ -579,7 +579,7 @@ def test_relay_round_trip(
     assert "?" not in invitation.mailbox_url
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_hosts, _ports, _uuid4s, _verticals, _secrets)
 def test_direct_round_trip(
     host: str, port: int, session_id: str, vertical: Vertical | None, secret: bytes | None
@@ -597,7 +597,7 @@ _url_alphabet = st.sampled_from(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.one_of(st.text(max_size=300), st.lists(_url_alphabet, max_size=120).map("".join)))
 def test_arbitrary_text_raises_only_invitation_error(text: str) -> None:
     for allow_draft_secret in (False, True):
@@ -605,7 +605,7 @@ def test_arbitrary_text_raises_only_invitation_error(text: str) -> None:
             parse_invitation(text, allow_draft_secret=allow_draft_secret)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.data())
 def test_mutated_valid_urls_raise_only_invitation_error(data: st.DataObject) -> None:
     url = data.draw(st.sampled_from([RELAY_URL, DIRECT_URL]))

@@ -52,7 +52,10 @@ def encode(obj: Mapping[str, JSONValue]) -> bytes:
 
 
 def decode(
-    data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH
+    data: bytes | bytearray | memoryview,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    max_depth: int = MAX_DEPTH,
 ) -> dict[str, JSONValue]:
     """Decode a canonically encoded message; reject anything else with :class:`CodecError`."""
     if not isinstance(data, bytes | bytearray | memoryview):
