@@ -35,7 +35,7 @@ def webhook(url: str = "https://hooks.example.com/t", secret: str = GOOD_SECRET)
 
 
 def webpush(
-    endpoint: str = "https://push.example.net/wpush/abc",
+    endpoint: object = "https://push.example.net/wpush/abc",
     p256dh: object = UA_PUBLIC,
     auth: object = AUTH,
     **extra: object,
