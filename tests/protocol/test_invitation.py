@@ -6,6 +6,7 @@ import base64
 import contextlib
 import dataclasses
 import ipaddress
+import re
 import uuid
 
 import pytest
@@ -151,6 +152,8 @@ def test_vertical_query(query: str, vertical: Vertical | None) -> None:
         ("https://192.0.2.1", "https://192.0.2.1"),
         ("https://xn--bcher-kva.example", "https://xn--bcher-kva.example"),
         ("https://a-b.c-d.example", "https://a-b.c-d.example"),
+        ("https://mail.0xample", "https://mail.0xample"),
+        ("https://xn--80ak6aa92e.com", "https://xn--80ak6aa92e.com"),
     ],
 )
 def test_accepted_origins(origin: str, normalised: str) -> None:
@@ -249,6 +252,9 @@ BAD_RELAY_URLS: list[tuple[str, str]] = [
     (f"https://01.2.3.4{PATH}", "not a valid dotted-quad IPv4"),
     (f"https://0x7f.1{PATH}", "not a valid dotted-quad IPv4"),
     (f"https://relay.0x10{PATH}", "not a valid dotted-quad IPv4"),
+    (f"https://[::ffff:127.0.0.1]{PATH}", "IPv4-mapped"),
+    (f"https://[::ffff:7f00:1]{PATH}", "IPv4-mapped"),
+    (f"{BASE}/v{'9' * 100}/m/{MAILBOX}", "unsupported API version 'v99999"),
     (f"https://::1{PATH}", "enclosed in brackets"),
     (f"https://[::1{PATH}", "unterminated"),
     (f"https://[::g]{PATH}", "invalid IPv6"),
@@ -534,14 +540,22 @@ _host_names = (
     .map(".".join)
     .filter(
         lambda name: (
-            not name.rsplit(".", 1)[-1].isdigit()
-            and not name.rsplit(".", 1)[-1].startswith("0x")
+            not re.fullmatch(r"[0-9]+|0x[0-9a-f]*", name.rsplit(".", 1)[-1])
             and not any(label.startswith("xn--") for label in name.split("."))
         )
     )
 )
 _ipv4 = st.ip_addresses(v=4).map(str)
-_ipv6 = st.ip_addresses(v=6).map(lambda address: str(address).split("%")[0])
+
+
+def _ipv6_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    # IPv4-mapped addresses are rejected by design; use the IPv4 form of those instead.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address).split("%")[0]
+
+
+_ipv6 = st.ip_addresses(v=6).map(_ipv6_text)
 _hosts = st.one_of(_host_names, _ipv4, _ipv6)
 _ports = st.integers(min_value=1, max_value=65535)
 _verticals = st.one_of(st.none(), st.sampled_from(Vertical))

@@ -25,6 +25,9 @@ Decisions where the draft is silent (each one is tested):
 * Nothing is percent-decoded: every valid component is plain ASCII, so ``%`` is always an error.
 * A host name may not end with a dot, and a host whose last label is numeric must be a valid
   dotted-quad IPv4 address (browsers would read ``1.2.3`` or ``0x7f.1`` as IPv4 addresses).
+  IPv6 literals are written in RFC 5952 form; IPv4-mapped IPv6 literals and zone ids are
+  rejected. The normalised origin is bound into ``channel_id``, so a second implementation must
+  normalise exactly as described here.
 * The secret is 32 bytes written as 43 characters of unpadded base64url, with zero trailing bits
   (one canonical spelling per secret). ``allow_draft_secret=True`` additionally accepts the
   draft's form: standard base64 with padding, of a 16- or 32-byte key. A 16-byte secret can only
@@ -74,6 +77,8 @@ DIRECT_CHANNEL_LABEL = b"tigress-direct:"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _ASCII_WHITESPACE = " \t\n\r\f\v"
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I | re.A)
+# A last label that a WHATWG URL parser reads as a number (decimal, or hex with 0x).
+_NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*", re.A)
 _HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.A)
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]*", re.A)
 _BASE64_PADDED_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}", re.A)
@@ -239,9 +244,14 @@ def _parse_ipv6(literal: str) -> str:
     if "%" in literal:
         raise InvitationError("IPv6 zone identifiers are not allowed in a host")
     try:
-        return str(ipaddress.IPv6Address(literal))
+        address = ipaddress.IPv6Address(literal)
     except ValueError:
         raise InvitationError("invalid IPv6 address in host") from None
+    if address.ipv4_mapped is not None:
+        # Python versions disagree on how to write these (3.13 keeps the dotted tail), and the
+        # written form is bound into channel_id, so both sides must agree: use plain IPv4.
+        raise InvitationError("IPv4-mapped IPv6 host: write the IPv4 address instead")
+    return str(address)
 
 
 def _parse_host_name(host: str) -> str:
@@ -254,7 +264,7 @@ def _parse_host_name(host: str) -> str:
     if len(host) > 253:
         raise InvitationError("host name longer than 253 characters")
     labels = host.split(".")
-    if labels[-1].isdigit() or labels[-1].startswith("0x"):
+    if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
         try:
             return str(ipaddress.IPv4Address(host))
         except ValueError:
@@ -371,7 +381,7 @@ def _parse_relay_path(path: str) -> str:
     if not path.startswith(RELAY_PATH_PREFIX):
         first = path.split("/")[1]
         if re.fullmatch(r"v[0-9]+", first, re.A) and first != "v1":
-            raise InvitationError(f"unsupported API version '{first}' (only v1)")
+            raise InvitationError(f"unsupported API version '{_shorten(first)}' (only v1)")
         raise InvitationError("path must be exactly /v1/m/{mailbox-id}")
     mailbox_id = path[len(RELAY_PATH_PREFIX) :]
     if mailbox_id.endswith("/"):
