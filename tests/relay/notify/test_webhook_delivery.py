@@ -12,9 +12,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from relay.notify.receiver import HANG, Receiver, wait_until
-from tigress.relay.notify import BackgroundPushDispatcher, PushConfig
+from tigress.relay.notify import BackgroundPushDispatcher, PushConfig, VapidKey
+from tigress.relay.notify.delivery import Deliverer, Outcome
+from tigress.relay.notify.tokens import WebhookToken
+from tigress.relay.notify.urlpolicy import TargetUrl, UrlPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -232,3 +236,16 @@ async def test_policy_is_rechecked_at_delivery(
         assert receiver.requests == []
     finally:
         await strict.aclose()
+
+
+async def test_name_resolving_to_a_refused_address_is_not_contacted(
+    make_config: Callable[..., PushConfig], receiver: Receiver
+) -> None:
+    # The delivery-time check: a host name (not a literal) whose DNS answer is loopback.  The
+    # static check would already refuse "localhost"; build the target directly to reach DNS.
+    config = make_config(allow_insecure_loopback=False)
+    deliverer = Deliverer(config, UrlPolicy(), VapidKey(ec.generate_private_key(ec.SECP256R1())))
+    token = WebhookToken(TargetUrl("http", "localhost", receiver.port, "/x", None), b"k" * 32)
+    result = await deliverer.webhook(token, "msg_1", b"{}")
+    assert result.outcome is Outcome.REFUSED
+    assert receiver.requests == []
