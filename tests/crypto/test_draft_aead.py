@@ -123,6 +123,14 @@ class TestRejections:
         with pytest.raises(PayloadKeyError):
             open_draft_payload("AEAD_AES_128_GCM", "0" * 16, self.sealed())  # type: ignore[arg-type]
 
+    def test_plaintext_too_long_to_encode_within_the_data_limit(self) -> None:
+        limit = MAX_DRAFT_DATA_CHARS // 4 * 3 - IV_LEN - TAG_LEN
+        with pytest.raises(DraftPayloadError, match="plaintext longer"):
+            seal_draft_payload("AEAD_AES_128_GCM", self.KEY, bytes(limit + 1))
+        largest = seal_draft_payload("AEAD_AES_128_GCM", self.KEY, bytes(limit))
+        assert len(largest) == MAX_DRAFT_DATA_CHARS
+        assert open_draft_payload("AEAD_AES_128_GCM", self.KEY, largest) == bytes(limit)
+
     def test_wrong_iv_length(self) -> None:
         with pytest.raises(DraftPayloadError):
             seal_draft_payload("AEAD_AES_128_GCM", self.KEY, b"x", iv=bytes(16))

@@ -258,6 +258,29 @@ class TestSuite:
             assert len(suite.hash_data(b"x")) == length
             assert all(len(out) == length for out in suite.hkdf(bytes(length), b"ikm", 3))
 
+    def test_aead_key_repr_is_redacted(self) -> None:
+        key = secrets.token_bytes(32)
+        assert key.hex() not in repr(AESGCM_SUITE.aead_key(key))
+
+    def test_448_handshake_with_generated_keys(self) -> None:
+        name = "Noise_XX_448_ChaChaPoly_BLAKE2b"
+        suite = Suite.parse("448_ChaChaPoly_BLAKE2b")
+        init_static, resp_static = suite.generate_keypair(), suite.generate_keypair()
+        assert len(init_static.public) == 56
+        initiator = HandshakeState(name, initiator=True, s=init_static.private)
+        responder = HandshakeState(name, initiator=False, s=resp_static.private)
+        assert initiator.protocol_name == name
+        assert initiator.initiator
+        assert not responder.initiator
+        known_before = initiator.remote_static
+        assert known_before is None
+        responder.read_message(initiator.write_message(b""))
+        initiator.read_message(responder.write_message(b""))
+        responder.read_message(initiator.write_message(b""))
+        assert initiator.remote_static == resp_static.public
+        assert responder.remote_static == init_static.public
+        assert initiator.handshake_hash == responder.handshake_hash
+
 
 class TestPatterns:
     def test_nnpsk0(self) -> None:
@@ -286,7 +309,8 @@ class TestPatterns:
     @pytest.mark.parametrize(
         "name",
         ["", "nn", "NNN", "NNpsk", "NNpsk3", "NNpsk0+psk0", "NNpsk00", "NNpsk01", "NNpsk999",
-         "XXfallback", "NN+psk0", "NNpsk0+", "NNpsk0+fallback", "Q", "XX1X", "NNpsk0 "],
+         "XXfallback", "NN+psk0", "I", "N1", "IN1", "NNpsk0+", "NNpsk0+fallback", "Q", "XX1X",
+         "NNpsk0 "],
     )  # fmt: skip
     def test_malformed_pattern_names(self, name: str) -> None:
         with pytest.raises(HandshakeError):

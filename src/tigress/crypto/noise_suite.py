@@ -152,9 +152,6 @@ class Suite:
     def encrypt(self, key: bytes, nonce: int, ad: bytes, plaintext: bytes) -> bytes:
         return self.aead_key(key).encrypt(nonce, ad, plaintext)
 
-    def decrypt(self, key: bytes, nonce: int, ad: bytes, ciphertext: bytes) -> bytes:
-        return self.aead_key(key).decrypt(nonce, ad, ciphertext)
-
     def rekey(self, key: bytes) -> bytes:
         """REKEY(k): the first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes) (spec §4.2)."""
         return self.encrypt(key, MAX_NONCE, b"", bytes(KEY_LEN))[:KEY_LEN]
