@@ -39,6 +39,11 @@ def make_store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     raise ValueError(kind)
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 @pytest.fixture(params=STORE_KINDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return make_store_url(request.param, tmp_path, request)
