@@ -254,6 +254,9 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
     encoded = encode({"a": 1})
     assert decode(bytearray(encoded)) == {"a": 1}
     assert decode(memoryview(encoded)) == {"a": 1}
+    wide = memoryview(bytearray(MAX_MESSAGE_BYTES + 4)).cast("I")
+    with pytest.raises(CodecError, match=f"{MAX_MESSAGE_BYTES + 4} bytes"):
+        decode(wide)
 
 
 @pytest.mark.parametrize("data", ['{"a":1}', None, 5])

@@ -60,9 +60,10 @@ def decode(
     """Decode a canonically encoded message; reject anything else with :class:`CodecError`."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CodecError("message must be bytes")
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if size > max_bytes:  # checked before copying or parsing anything
+        raise CodecError(f"message is {size} bytes, above the limit of {max_bytes}")
     raw = bytes(data)
-    if len(raw) > max_bytes:
-        raise CodecError(f"message is {len(raw)} bytes, above the limit of {max_bytes}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
