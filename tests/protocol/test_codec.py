@@ -94,7 +94,10 @@ def test_max_size_is_allowed() -> None:
 
 def test_max_message_bytes_matches_padding_capacity() -> None:
     padding = pytest.importorskip("tigress.crypto.padding")
-    assert padding.MAX_PADDED_MESSAGE == MAX_MESSAGE_BYTES
+    assert padding.MAX_PADDED_MESSAGE == MAX_MESSAGE_BYTES == 32764
+    # The largest canonical message pads into the largest bucket.
+    largest = encode({"k": "x" * (MAX_MESSAGE_BYTES - len(b'{"k":""}'))})
+    assert len(padding.pad(largest)) == padding.PAD_BUCKETS[-1]
 
 
 # --- encode rejects what has no canonical form -------------------------------------------------

@@ -24,15 +24,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
+from tigress.crypto.padding import MAX_PADDED_MESSAGE
 from tigress.protocol.errors import CodecError
 
-__all__ = ["MAX_DEPTH", "MAX_MESSAGE_BYTES", "MAX_SAFE_INTEGER", "JSONValue", "decode", "encode"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_MESSAGE_BYTES",
+    "MAX_SAFE_INTEGER",
+    "CodecError",
+    "JSONValue",
+    "decode",
+    "encode",
+]
 
-# Must equal tigress.crypto.padding.MAX_PADDED_MESSAGE: a message that fits the codec must fit
-# one padded channel frame. tests/protocol/test_codec.py asserts the two are equal.
-MAX_MESSAGE_BYTES = 32764
+# A message that fits the codec must fit one padded channel plaintext (32764 bytes).
+MAX_MESSAGE_BYTES: Final = MAX_PADDED_MESSAGE
 MAX_DEPTH = 16
 MAX_SAFE_INTEGER = 2**53 - 1
 # The longest decimal spelling of an integer in the safe range ("-9007199254740991"); longer digit
