@@ -90,7 +90,14 @@ def test_empty_text_is_rejected() -> None:
         qr_terminal("")
 
 
-def test_longest_invitation_fits() -> None:
-    long_url = "https://" + "a" * 2000 + ".example/v1/m/x"
-    assert len(long_url) <= 2048
-    assert qr_png(long_url, scale=1).startswith(b"\x89PNG")
+def test_longest_valid_invitation_fits_and_decodes() -> None:
+    host = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters, the maximum
+    url = RelayInvitation.create(
+        f"https://{host}:65535", "2bba630e-519b-41ec-bf63-0242ac130002", Vertical.GENERAL, SECRET
+    ).to_url()
+    assert _decode_png(qr_png(url, scale=4)) == [url]
+
+
+def test_text_beyond_qr_capacity_raises_value_error() -> None:
+    with pytest.raises(ValueError):
+        qr_png("x" * 3000)

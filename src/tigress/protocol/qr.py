@@ -4,7 +4,7 @@ Error correction is fixed at level M (about 15% of the symbol may be damaged): a
 URL (about 110 characters with a 43-character secret) fits a version-7 symbol, easy for a phone
 camera at arm's length. The quiet zone (four modules) is kept, as scanners need it to find the
 symbol. Text too long for any QR version raises ``segno.DataOverflowError`` (a ``ValueError``);
-every valid invitation (at most 2048 ASCII characters) fits.
+the longest valid invitation (a 253-character host, about 370 characters in all) fits easily.
 """
 
 from __future__ import annotations
