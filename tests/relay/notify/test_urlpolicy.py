@@ -59,6 +59,8 @@ LOOPBACK_OK = UrlPolicy(allow_insecure_loopback=True)
         ("https://example.com:abc/", "port"),
         ("https://example.com/#frag", "fragment"),
         ("https:///path", "no host"),
+        ("https://[::1/", "malformed"),
+        ("https://[not-an-address]/", "not a valid IPv6 literal|malformed"),
         ("https://exa mple.com/", "whitespace"),
         ("https://example.com/\r\nX-Injected: 1", "whitespace"),
         ("https://bücher.example/", "non-ASCII"),

@@ -21,7 +21,11 @@ from tigress.relay.notify.b64 import b64url_encode
 from tigress.relay.notify.base import NotificationTokenError
 from tigress.relay.notify.config import PushConfig
 from tigress.relay.notify.delivery import AttemptResult, Deliverer, Outcome
-from tigress.relay.notify.message import NotificationMessageError, notification_body
+from tigress.relay.notify.message import (
+    NotificationMessageError,
+    check_notification,
+    notification_body,
+)
 from tigress.relay.notify.tokens import (
     WEBHOOK,
     WEBPUSH,
@@ -39,6 +43,7 @@ log = logging.getLogger("tigress.relay.notify")
 GoneCallback = Callable[[str, str], Awaitable[None] | None]
 _JobKey = tuple[str, str, str]  # token type, token data, mailbox id
 
+PARSED_CACHE_SIZE = 4096
 _COUNTERS = (
     "enqueued",
     "coalesced",
@@ -94,6 +99,9 @@ class BackgroundPushDispatcher:
         self._in_flight = 0
         self._running = False
         self._gone: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._parsed: collections.OrderedDict[tuple[str, str], WebhookToken | WebPushToken] = (
+            collections.OrderedDict()
+        )
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._random = secrets.SystemRandom()
 
@@ -176,6 +184,20 @@ class BackgroundPushDispatcher:
             return parse_webhook_token(token_data, self._policy, max_bytes=limit)
         return parse_webpush_token(token_data, self._policy, max_bytes=limit)
 
+    def _parse_cached(self, token_type: str, token_data: str) -> WebhookToken | WebPushToken:
+        # notify sits on the request path and the same few tokens recur for every write of a
+        # mailbox: parsing (JSON, URL policy, P-256 point check) once per token keeps it cheap.
+        key = (token_type, token_data)
+        token = self._parsed.get(key)
+        if token is not None:
+            self._parsed.move_to_end(key)
+            return token
+        token = self._parse(token_type, token_data)
+        self._parsed[key] = token
+        if len(self._parsed) > PARSED_CACHE_SIZE:
+            self._parsed.popitem(last=False)
+        return token
+
     def _enqueue(self, token_type: str, token_data: object, mailbox_id: str, seq: int) -> None:
         # token_data is typed loosely: callers are untyped at runtime and must never see a raise.
         if not self._running or token_type not in self.supported_types:
@@ -185,12 +207,12 @@ class BackgroundPushDispatcher:
             self._counters["invalid"] += 1
             return
         try:
-            notification_body(mailbox_id, seq)
+            check_notification(mailbox_id, seq)
         except NotificationMessageError:
             self._counters["invalid"] += 1
             return
         try:
-            token = self._parse(token_type, token_data)
+            token = self._parse_cached(token_type, token_data)
         except NotificationTokenError:
             # Deposited tokens were validated; one failing now was refused by a stricter policy.
             self._counters["refused"] += 1

@@ -20,6 +20,7 @@ from tigress.relay.notify.config import IPNetwork
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_LENGTH = 2048
+_FORBIDDEN_CHARACTER = re.compile(r"[\x00-\x20\x7f]")  # controls and space
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -64,11 +65,12 @@ class UrlPolicy:
         """Static checks; raises UrlPolicyError naming the first rule the URL breaks."""
         if len(url) > MAX_URL_LENGTH:
             raise UrlPolicyError(f"URL longer than {MAX_URL_LENGTH} characters")
-        if not url.isascii() or any(
-            ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url
-        ):
+        if not url.isascii() or _FORBIDDEN_CHARACTER.search(url):
             raise UrlPolicyError("URL contains whitespace, control or non-ASCII characters")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unbalanced "[" in the authority
+            raise UrlPolicyError("URL is malformed") from exc
         scheme = parts.scheme.lower()
         if scheme not in ("https", "http"):
             raise UrlPolicyError("URL scheme must be https")
