@@ -30,6 +30,8 @@ from tigress.relay.keys import RelayKeys, load_or_create_secret
 from tigress.relay.metrics import RelayMetrics
 from tigress.relay.middleware import MetricsMiddleware, RateLimitMiddleware
 from tigress.relay.notify.base import NoPushDispatcher, PushDispatcher
+from tigress.relay.notify.config import PushConfig
+from tigress.relay.notify.dispatcher import BackgroundPushDispatcher
 from tigress.relay.preview import PREVIEW_HEADERS, render_preview
 from tigress.relay.problems import PROBLEM_CONTENT_TYPE, ProblemError
 from tigress.relay.service import MailboxService, ReadOutcome
@@ -83,6 +85,24 @@ def secret_path_for(config: RelayConfig, store_url: str) -> Path:
         database = sqlite_path_from_url(store_url)
         return database.with_name(database.name + ".secret")
     return _default_data_dir() / "relay.secret"
+
+
+def build_push_dispatcher(config: RelayConfig, store_url: str) -> PushDispatcher:
+    """The dispatcher ``config`` asks for: web push and webhooks, or none."""
+    if not config.push:
+        return NoPushDispatcher()
+    key_path = (
+        Path(config.vapid_key_file)
+        if config.vapid_key_file
+        else Path(str(secret_path_for(config, store_url)) + "-vapid.pem")
+    )
+    push_config = PushConfig(
+        vapid_subject=config.vapid_subject,
+        vapid_key_path=key_path,
+        allow_insecure_loopback=config.push_allow_insecure_loopback,
+        token_data_max_bytes=max(256, min(config.token_data_max, 65_536)),
+    )
+    return BackgroundPushDispatcher(push_config)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -412,7 +432,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         the_store = store or open_store(store_url, durability=config.durability)
-        the_dispatcher = dispatcher or NoPushDispatcher()
+        the_dispatcher: PushDispatcher
+        if dispatcher is not None:
+            the_dispatcher = dispatcher
+        else:
+            the_dispatcher = await asyncio.to_thread(build_push_dispatcher, config, store_url)
         keys: RelayKeys = await asyncio.to_thread(
             load_or_create_secret, secret_path_for(config, store_url)
         )

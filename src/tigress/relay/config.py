@@ -60,6 +60,14 @@ class RelayConfig:
     sweep_batch: int = 500
     preview_image_width: int = 1200
     preview_image_height: int = 630
+    #: Deliver ``webhook`` and ``webpush`` notification tokens (tigress.relay.notify).
+    push: bool = True
+    #: RFC 8292 contact of the operator, sent to push services.
+    vapid_subject: str = "mailto:relay-operator@invalid"
+    #: The VAPID signing key (PEM, made on first start); empty means next to the secret file.
+    vapid_key_file: str = ""
+    #: Tests and local development only: allow http:// and loopback webhook/push URLs.
+    push_allow_insecure_loopback: bool = False
     access_log: bool = False
     log_level: str = "info"
 
