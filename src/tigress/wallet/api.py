@@ -27,6 +27,22 @@ class CredentialNotFound(WalletError):
     pass
 
 
+class TransferNotFound(WalletError):
+    pass
+
+
+class WalletLocked(WalletError):
+    """The wallet is protected by a passphrase and none was given."""
+
+
+class WrongPassphrase(WalletError):
+    """The passphrase does not unlock the wallet."""
+
+
+class WalletCorrupted(WalletError):
+    """The wallet file is damaged, of an unknown version, or was altered."""
+
+
 class KeyStore(Protocol):
     """Private keys are created inside and never exported; callers ask for operations."""
 
