@@ -75,3 +75,11 @@ class VerticalSpec(Protocol):
     def accepts(self, info: ProvisioningInfo) -> bool:
         """Whether this vertical understands an opening message of this format."""
         ...
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    """What an access point answered when a credential was presented: open, or why not."""
+
+    opened: bool
+    reason: str
