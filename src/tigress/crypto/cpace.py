@@ -111,7 +111,7 @@ class CPaceError(CryptoError):
     """Base class of every CPace failure; also raised for invalid local arguments."""
 
 
-class CPaceAbort(CPaceError):  # noqa: N818 - the draft's own word for this outcome
+class CPaceAbort(CPaceError):  # "abort" is the draft's own word for this outcome
     """The peer's message must be rejected: a malformed message, a low-order or neutral element,
     or our own element reflected back. The run is over; the attempt counts against the limit."""
 
