@@ -23,11 +23,12 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
+from tests.relay.postgres_helpers import drop_schema, schema_url
 
 from tigress.relay.app import create_app
 from tigress.relay.config import RelayConfig
 
-STORE_KINDS = ["sqlite"]
+STORE_KINDS = ["sqlite", "postgres"]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,6 +48,15 @@ def anyio_backend() -> str:
 @pytest.fixture(params=STORE_KINDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return make_store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def postgres_store_url(postgres_dsn: str) -> Iterator[str]:
+    """A store URL on a fresh, randomly named schema of the test server, dropped afterwards
+    (so tests and xdist workers never see each other's tables)."""
+    schema = "t_" + uuid.uuid4().hex
+    yield schema_url(postgres_dsn, schema)
+    drop_schema(postgres_dsn, schema)
 
 
 @pytest.fixture
