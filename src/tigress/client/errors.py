@@ -154,3 +154,7 @@ def error_for(status: int, problem: object, *, retry_after: float | None = None)
             status=status, problem_type=problem_type, detail=detail, retry_after=retry_after
         )
     return cls(status=status, problem_type=problem_type, detail=detail)
+
+
+class TransferError(Exception):
+    """The transfer runner cannot do what was asked (bad invitation, unknown vertical, ...)."""
