@@ -204,7 +204,7 @@ class PostgresWakeupBus(WakeupBus):
 
     async def _supervise(self) -> None:
         backoff = 0.05
-        first = True
+        was_connected = False
         while not self._closing:
             try:
                 conn = await asyncio.wait_for(self._connect(), timeout=10)
@@ -216,14 +216,15 @@ class PostgresWakeupBus(WakeupBus):
                 backoff = min(backoff * 2, self._reconnect_max)
                 continue
             try:
-                await self._listen_on(conn, first)
-                first = False
-                backoff = 0.05
+                await self._listen_on(conn, was_connected)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the connection failed: reconnect
                 _log.warning("wake-up listener lost its connection: %s", type(exc).__name__)
             finally:
+                if self._connected.is_set():
+                    was_connected = True
+                    backoff = 0.05
                 self._connected.clear()
                 self._conn = None
                 await _discard(conn)
@@ -231,14 +232,14 @@ class PostgresWakeupBus(WakeupBus):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._reconnect_max)
 
-    async def _listen_on(self, conn: Any, first: bool) -> None:
+    async def _listen_on(self, conn: Any, reconnected: bool) -> None:
         terminated = asyncio.Event()
         conn.add_termination_listener(lambda _conn: terminated.set())
         await conn.add_listener(self._channel, self._on_notification)
         self._own_pid = int(conn.get_server_pid())
         self._conn = conn
         self._connected.set()
-        if not first:
+        if reconnected:
             # Notifications sent while we were disconnected are lost: let every waiter re-read.
             self._wake_all()
             _log.info("wake-up listener reconnected")
