@@ -232,7 +232,7 @@ class TamperingProxy:
 
     ``transform`` sees the ``messages`` list of every cursor read and returns the list to hand
     to the device.  ``drop_responses`` makes the proxy forward that many writes (PUT/POST
-    create) to the relay and then answer 502 instead of the relay's answer, as a network
+    create, first tries only) to the relay and then answer 502 instead of the relay's answer, as a network
     failure after the server acted would.  ``request_ids`` records every write's request id.
     """
 
@@ -270,13 +270,15 @@ class TamperingProxy:
         url = self.target + scope["path"]
         if scope["query_string"]:
             url += "?" + scope["query_string"].decode()
+        first_try = False
         if "mailbox-request-id" in headers:
+            first_try = all(r != headers["mailbox-request-id"] for _, r in self.request_ids)
             self.request_ids.append((method, headers["mailbox-request-id"]))
         async with httpx2.AsyncClient(timeout=90) as client:
             reply = await client.request(method, url, content=body, headers=headers)
         content = reply.content
         status = reply.status_code
-        if method in ("PUT", "POST") and "mailbox-request-id" in headers and self.drop_responses:
+        if method in ("PUT", "POST") and first_try and self.drop_responses:
             self.drop_responses -= 1
             status, content = 502, b"upstream answer lost"
         elif (
