@@ -82,12 +82,9 @@ class EntityClient:
         if response.status_code >= 400:
             slug = str(body.get("type", "")).rsplit("/", 1)[-1][:64] or "entity-error"
             detail = str(body.get("detail", ""))[:300]
-            error = VerticalError(
-                slug if slug.replace("-", "").isalnum() else "entity-error", detail
-            )
+            code = slug if slug.replace("-", "").isalnum() and slug.islower() else "entity-error"
             attempts = body.get("attempts_left")
-            error.attempts_left = attempts if isinstance(attempts, int) else None  # type: ignore[attr-defined]
-            raise error
+            raise EntityRefusal(code, detail, attempts if isinstance(attempts, int) else None)
         return body
 
 

@@ -132,8 +132,12 @@ class HotelService:
     def __init__(self, db_path: Path, *, name: str = "Hotel", clock: Clock = _system_clock) -> None:
         self.db_path = Path(db_path)
         self._clock = clock
-        with self._transaction() as db:
-            db.executescript(_SCHEMA)
+        schema = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            schema.execute("PRAGMA journal_mode=WAL")
+            schema.executescript(_SCHEMA)  # commits by itself
+        finally:
+            schema.close()
         with self._transaction() as db:
             self._issuer = self._load_or_create_issuer(db)
             self.hotel_id = self._meta(
