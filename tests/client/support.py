@@ -232,8 +232,9 @@ class TamperingProxy:
 
     ``transform`` sees the ``messages`` list of every cursor read and returns the list to hand
     to the device.  ``drop_responses`` makes the proxy forward that many writes (PUT/POST
-    create, first tries only) to the relay and then answer 502 instead of the relay's answer, as a network
-    failure after the server acted would.  ``request_ids`` records every write's request id.
+    create, first tries only) to the relay and then answer 502 instead of the relay's answer,
+    as a network failure after the server acted would.  ``request_ids`` records every write's
+    request id.
     """
 
     target: str = ""

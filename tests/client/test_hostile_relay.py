@@ -45,8 +45,9 @@ def flip_last_byte(messages: list[dict[str, Any]], kinds: set[int]) -> list[dict
         if frame_kind(message) in kinds:
             frame = bytearray(frame_of(message))
             frame[-1] ^= 0x01
-            message = with_frame(message, bytes(frame))
-        out.append(message)
+            out.append(with_frame(message, bytes(frame)))
+        else:
+            out.append(message)
     return out
 
 
@@ -191,9 +192,7 @@ def test_transfer_survives_a_relay_restart(
         assert offline.status == TransferStatus.PENDING
         assert "could not be reached" in offline.detail
         relay.start()
-        sender, received = run_until_stuck(
-            make_runner, alice, result.record.id, bob, received.id
-        )
+        sender, received = run_until_stuck(make_runner, alice, result.record.id, bob, received.id)
         assert received.status == TransferStatus.FINISHED, received.detail
         assert sender.status == TransferStatus.FINISHED, sender.detail
     finally:

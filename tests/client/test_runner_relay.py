@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,14 @@ from tigress.wallet import TransferRecord, TransferStatus, Wallet
 pytestmark = pytest.mark.timeout(120)
 
 
-def share(make_runner: RunnerFactory, sender_dir: Path, relay: RelayProcess, **kwargs: object) -> tuple[str, str]:
+def share(
+    make_runner: RunnerFactory, sender_dir: Path, relay: RelayProcess, **kwargs: object
+) -> tuple[str, str]:
     result = make_runner(sender_dir).share(
-        "c-home-1", "echo", relay_url=relay.base_url, **kwargs  # type: ignore[arg-type]
+        "c-home-1",
+        "echo",
+        relay_url=relay.base_url,
+        **kwargs,  # type: ignore[arg-type]
     )
     assert result.record.status == TransferStatus.PENDING
     assert "#" in result.invitation_url
@@ -197,8 +203,6 @@ def test_receiver_refusal_reaches_the_sender(
 def test_local_expiry_ends_the_transfer(
     relay: RelayProcess, wallet_dirs: tuple[Path, Path], make_runner: RunnerFactory
 ) -> None:
-    from datetime import timedelta
-
     alice, bob = wallet_dirs
     sent_id, url = share(make_runner, alice, relay, expires=timedelta(minutes=2))
     runner = make_runner(alice)

@@ -27,6 +27,7 @@ from tigress.wallet import (
     WalletLocked,
     WrongPassphrase,
     default_wallet_dir,
+    keystore,
 )
 from tigress.wallet.keystore import _private_bytes
 
@@ -81,10 +82,6 @@ def test_secrets_never_reach_the_file_in_plaintext(tmp_path: Path, passphrase: s
         record.flow_state = {"x": CANARY}
         record.outbox = [OutgoingFrame("rid", b"frame")]
         wallet.transfers.create(record)
-        # Reach into the stores only to learn what must not appear on disk.
-        from tigress.wallet.keystore import SqliteKeyStore
-
-        assert isinstance(wallet.keys, SqliteKeyStore)
         rows = wallet._db.query("SELECT id, private_key FROM keys")
         assert len(rows) == 2
     # Re-derive the raw private keys via signing is impossible; check the sealed column instead.
@@ -103,9 +100,10 @@ def test_secrets_never_reach_the_file_in_plaintext(tmp_path: Path, passphrase: s
         assert wallet.keys.algorithm(p256) == "p256"
 
 
-def test_private_key_bytes_are_not_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_private_key_bytes_are_not_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     captured: list[bytes] = []
-    import tigress.wallet.keystore as keystore
 
     def spy(key: keystore.PrivateKey) -> bytes:
         if isinstance(key, ec.EllipticCurvePrivateKey):
