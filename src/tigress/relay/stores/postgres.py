@@ -182,6 +182,14 @@ SELECT count(*) AS removed, count(*) FILTER (WHERE live) AS expired_live FROM go
 """
 
 
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset hook.  asyncpg's default runs ``RESET ALL; UNLISTEN *; …`` — one more
+    round trip per operation — but this store never changes session state on pooled connections
+    (every ``SET`` and lock is transaction-scoped), and asyncpg itself still rolls back an open
+    transaction before calling this."""
+    del conn
+
+
 def _same(a: bytes | None, b: bytes | None) -> bool:
     if a is None or b is None:
         return False
@@ -287,6 +295,7 @@ class PostgresStore(MailboxStore):
                     command_timeout=self._command_timeout,
                     server_settings=self._server_settings(),
                     max_inactive_connection_lifetime=300.0,
+                    reset=_keep_session,
                 )
             except _DB_ERRORS as exc:
                 raise StoreUnavailableError(
