@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
 from dataclasses import replace
@@ -117,7 +118,7 @@ def test_validity_window(car: Car) -> None:
         (leaf.not_after, "expired"),
         (leaf.not_after - 1, None),
     ]:
-        vehicle = Vehicle.load(car.path, clock=lambda when=when: when)
+        vehicle = Vehicle.load(car.path, clock=functools.partial(int, when))
         nonce = vehicle.challenge()
         signature = car.friend.keys.sign(
             friend_key.key_id, auth_message(vehicle.vehicle_id, nonce, "unlock")
@@ -355,13 +356,14 @@ def test_verify_chain_length(car: Car) -> None:
 
 def test_sender_options_validated(car: Car) -> None:
     spec = CarSpec()
-    for options, code in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"colour": "red"}, "bad-option"),
         ({"entitlements": ["fly"]}, "malformed"),
         ({"entitlements": ["unlock", "drive"]}, "malformed"),  # not canonical order
         ({"valid_for": 10}, "malformed"),
         ({"label": ""}, "malformed"),
-    ]:
+    ]
+    for options, code in cases:
         with pytest.raises(VerticalError) as info:
             spec.sender_flow(car.owner, car.owner_credential.id, options)
         assert info.value.code == code

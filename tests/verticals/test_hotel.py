@@ -390,7 +390,7 @@ def test_tokens_are_stored_hashed(hotel: Hotel) -> None:
 
 def test_share_options_validated(hotel: Hotel) -> None:
     wallet, credential = hotel.guest()
-    for options, code in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"colour": 1}, "bad-option"),
         ({"ttl": 5}, "malformed-request"),
         ({"ttl": 99999}, "malformed-request"),
@@ -398,7 +398,8 @@ def test_share_options_validated(hotel: Hotel) -> None:
         ({"rights": ["admin"]}, "malformed-request"),
         ({"tx_pin": "1"}, "malformed-request"),
         ({"pin_attempts": 0}, "malformed-request"),
-    ]:
+    ]
+    for options, code in cases:
         with pytest.raises(VerticalError) as info:
             HotelSpec().sender_flow(wallet, credential.id, options)
         assert info.value.code == code, options
