@@ -43,7 +43,7 @@ def wallet_dirs(tmp_path: Path) -> tuple[Path, Path]:
     return sender, receiver
 
 
-RunnerFactory = Callable[[Path], TransferRunner]
+RunnerFactory = Callable[..., TransferRunner]
 
 
 @pytest.fixture

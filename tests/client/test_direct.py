@@ -12,6 +12,7 @@ from tests.client.conftest import RunnerFactory
 
 from tigress.client.direct import (
     MAX_MESSAGE_SIZE,
+    DirectConnection,
     DirectError,
     DirectListener,
     connect,
@@ -65,18 +66,17 @@ def test_direct_transfer_lost_with_the_process(
 def test_framing_rejects_oversized_and_truncated_frames() -> None:
     channel = b"tigress-direct:test"
     listener = DirectListener("127.0.0.1", 0, channel_id=channel)
-    accepted: list[object] = []
+    accepted: list[DirectConnection] = []
     thread = threading.Thread(target=lambda: accepted.append(listener.accept(timeout=5)))
     thread.start()
     client = connect("127.0.0.1", listener.port, channel_id=channel)
     thread.join()
     server = accepted[0]
-    assert hasattr(server, "receive")
     with pytest.raises(DirectError):
         client.send(b"x" * (MAX_MESSAGE_SIZE + 1))
     client._sock.sendall(struct.pack(">I", MAX_MESSAGE_SIZE + 1))
     with pytest.raises(DirectError, match="limit"):
-        server.receive(timeout=2)  # type: ignore[attr-defined]
+        server.receive(timeout=2)
     client.close()
-    server.close()  # type: ignore[attr-defined]
+    server.close()
     listener.close()

@@ -182,7 +182,6 @@ def test_cancel_from_either_side_at_every_step(
     else:
         other = make_runner(alice).advance(sent_id)
     assert other.status in (TransferStatus.CANCELLED, TransferStatus.FAILED), other.detail
-    assert other.status != TransferStatus.FINISHED
     assert "cancel" in other.detail or "no longer exists" in other.detail
     assert other.session_state is None
 
