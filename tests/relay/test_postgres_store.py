@@ -495,3 +495,28 @@ async def test_unreachable_database_and_closed_store_raise_store_unavailable(
             await store.health_check()
         with pytest.raises(StoreUnavailableError):
             await store.create_mailbox(_new(uuid.uuid4().bytes, b"c" * 16))
+
+
+@pytest.mark.anyio
+async def test_pool_replaces_connections_the_server_dropped(
+    pg_store: PostgresStore, postgres_dsn: str
+) -> None:
+    pool = pg_store._pool
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        pids = [await conn.fetchval("SELECT pg_backend_pid()") for conn in held]
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        for pid in pids:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid) is True
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.3)  # the client notices the closed sockets
+    # Every pooled connection was killed; the pool reconnects on the next acquire.
+    await pg_store.health_check()
+    mailbox = uuid.uuid4().bytes
+    assert (await pg_store.create_mailbox(_new(mailbox, b"c" * 16))).status is WriteStatus.OK
+    assert await pg_store.get_mailbox(KEYS.mailbox_key(mailbox), NOW) is not None
