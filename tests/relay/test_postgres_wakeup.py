@@ -182,3 +182,18 @@ async def test_listener_retries_while_the_database_is_unreachable() -> None:
         await bus.aclose()
         await bus.aclose()
     bus.publish(KEY)  # after close: still never raises
+
+
+def test_a_store_can_be_reopened_on_another_event_loop(postgres_store_url: str) -> None:
+    store = open_postgres_store(postgres_store_url)
+
+    async def round_trip() -> bool:
+        async with store.opened():
+            bus = _bus(store)
+            assert await bus.wait_connected(10)
+            async with bus.subscribe(KEY) as subscription:
+                bus.publish(KEY)
+                return await subscription.wait(1)
+
+    assert asyncio.run(round_trip()) is True
+    assert asyncio.run(round_trip()) is True

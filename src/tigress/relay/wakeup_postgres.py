@@ -162,6 +162,10 @@ class PostgresWakeupBus(WakeupBus):
         if not self._channel:
             raise RuntimeError("PostgresWakeupBus needs a channel before start()")
         self._closing = False
+        # Fresh primitives: a bus closed on one event loop may be started again on another.
+        self._pending_event = asyncio.Event()
+        self._conn_lock = asyncio.Lock()
+        self._connected = asyncio.Event()
         self._supervisor = asyncio.create_task(self._supervise(), name="tigress-pg-listener")
         self._sender = asyncio.create_task(self._send_loop(), name="tigress-pg-notifier")
 
