@@ -394,7 +394,6 @@ def section_idle(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
             idle.wait_ready()
             time.sleep(1.0)
             rss_with = server.rss_bytes()
-            cpu_before = server.cpu_seconds()
             loaded = probe_transfers(server, probes)
             # Idle cost: CPU the server burns with the waiters connected and nothing happening.
             quiet_start = time.monotonic()
@@ -403,7 +402,6 @@ def section_idle(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
             idle_cpu_per_second = (server.cpu_seconds() - cpu_quiet) / (
                 time.monotonic() - quiet_start
             )
-            del cpu_before
             idle.go()
             idle.wait_done()
             held = idle.result()
@@ -518,10 +516,12 @@ def fill_store(database: Path, count: int, *, expires_at: int) -> float:
 def expire_all(database: Path) -> int:
     conn = sqlite3.connect(database, isolation_level=None)
     past = int(time.time()) - 1
-    changed = conn.execute("UPDATE mailbox SET expires_at = ?", (past,)).rowcount
+    conn.execute("UPDATE mailbox SET expires_at = ?", (past,))
+    # The expiry metric counts live mailboxes only, not the tombstones of deleted ones.
+    live = conn.execute("SELECT count(*) FROM mailbox WHERE deleted_by IS NULL").fetchone()[0]
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    return changed
+    return int(live)
 
 
 def expired_counter(server: Server) -> float:
@@ -588,7 +588,8 @@ def section_scale(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
             progress.append((time.monotonic() - started, expired_counter(server)))
             if progress[-1][1] >= expired:
                 break
-            time.sleep(1.0)
+            time.sleep(0.5)
+        loader.stop_early()
         loader.wait_done()
         cpu_after = server.cpu_seconds()
         raw = loader.result()

@@ -231,12 +231,20 @@ class LoadProcess:
         self.process.stdin.write(b"GO\n")
         self.process.stdin.flush()
 
+    def stop_early(self) -> None:
+        """End the measured phase now (modes that watch stdin after GO)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"STOP\n")
+        self.process.stdin.flush()
+
     def wait_done(self) -> None:
         self._expect("DONE")
 
     def result(self) -> dict[str, Any]:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # EOF releases a thread still reading stdin there
         self.process.wait(self._timeout)
         if not line:
             raise RuntimeError("load generator exited without a result")

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-
 import uvloop  # the servers' event loop too; it ships with uvicorn[standard]
 
 # A padded tigress frame is ~1 KiB of ciphertext: ~1.4 KB once base64 encoded.
@@ -241,6 +240,14 @@ async def run_transfers(args: argparse.Namespace) -> None:
     one = echo_transfer if args.echo else relay_transfer
     pool = [(create_body(), update_body(), update_body()) for _ in range(64)]
 
+    stop_now = asyncio.Event()
+
+    async def watch_stdin() -> None:
+        # A line after GO (or EOF) ends the measured phase early: relay.py stops the load the
+        # moment what it watches (the sweeper) has finished.
+        await asyncio.to_thread(sys.stdin.readline)
+        stop_now.set()
+
     async def phase(
         session: aiohttp.ClientSession, tally: Tally, seconds: float, cap: int
     ) -> float:
@@ -254,7 +261,7 @@ async def run_transfers(args: argparse.Namespace) -> None:
                 if args.client == "raw"
                 else Client(session, args.base, tally)
             )
-            while time.perf_counter() < deadline and budget[0] > 0:
+            while time.perf_counter() < deadline and budget[0] > 0 and not stop_now.is_set():
                 budget[0] -= 1
                 start = time.perf_counter()
                 try:
@@ -280,10 +287,12 @@ async def run_transfers(args: argparse.Namespace) -> None:
     async with _session(args.concurrency + 8) as session:
         await phase(session, Tally(), args.warmup, 10 * args.concurrency + 50)
         await _await_go()
+        watcher = asyncio.create_task(watch_stdin())
         tally = Tally()
         cpu_before = _cpu_seconds()
         elapsed = await phase(session, tally, args.duration, args.max_transfers)
         client_cpu = _cpu_seconds() - cpu_before
+        watcher.cancel()
     _finish(
         {
             "mode": "echo" if args.echo else "transfer",
