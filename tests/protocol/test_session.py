@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 import pytest
@@ -342,3 +343,34 @@ def test_each_share_uses_fresh_ephemeral_keys() -> None:
     one = only_frame(Sender(secret=key, channel_id=CHANNEL).start())
     two = only_frame(Sender(secret=key, channel_id=CHANNEL).start())
     assert one[HEADER_SIZE : HEADER_SIZE + 32] != two[HEADER_SIZE : HEADER_SIZE + 32]
+
+
+def _mutations(blob: bytes) -> list[bytes]:
+    state = json.loads(blob)
+    out = []
+    for key in list(state):
+        broken = dict(state)
+        del broken[key]
+        out.append(broken)
+        if isinstance(state[key], str):
+            out.append({**state, key: "!not base64!"})
+        out.append({**state, key: 12345})
+    return [json.dumps(m, sort_keys=True, separators=(",", ":")).encode() for m in out]
+
+
+@pytest.mark.parametrize("side", ["sender", "receiver"])
+def test_damaged_snapshots_raise_state_errors_only(side: str) -> None:
+    sender, receiver = established()
+    endpoint: Sender | Receiver = sender if side == "sender" else receiver
+    blob = endpoint.to_bytes()
+    for damaged in [b"", b"{}", b"not json", *_mutations(blob)]:
+        try:
+            type(endpoint).from_bytes(damaged)
+        except ProtocolStateError:
+            continue
+
+
+def test_snapshot_of_the_other_role_is_refused() -> None:
+    sender, _ = established()
+    with pytest.raises(ProtocolStateError, match="receiver state snapshot"):
+        Receiver.from_bytes(sender.to_bytes())
