@@ -1,0 +1,5 @@
+"""``python -m tigress``: the command-line interface."""
+
+from tigress.cli import main
+
+main(prog_name="tigress")

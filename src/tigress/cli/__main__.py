@@ -1,0 +1,5 @@
+"""``python -m tigress.cli``."""
+
+from tigress.cli import main
+
+main(prog_name="tigress")
