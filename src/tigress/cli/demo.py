@@ -233,7 +233,7 @@ _CAR_STORY = {
 
 def _progress(record: TransferRecord, round_: int) -> str:
     story = _CAR_STORY.get((record.role, round_))
-    status = record.detail or str(record.status)
+    status = str(record.status) if record.status == TransferStatus.PENDING else record.detail
     return f"{story} — {status}" if story else status
 
 
