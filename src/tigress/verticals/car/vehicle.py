@@ -12,10 +12,8 @@ the vehicle's state file, which stands for that channel.
 
 from __future__ import annotations
 
-import hmac
 import secrets
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tigress.verticals.access_point import (
+    MAX_TIME,
+    Clock,
+    PendingNonces,
+    StatefulAccessPoint,
+    parse_pending,
+    pending_to_json,
+    system_clock,
+)
 from tigress.verticals.base import UnlockResult
 from tigress.verticals.car.certificates import (
     SERIAL_SIZE,
@@ -41,27 +48,16 @@ from tigress.verticals.common import (
     int_field,
     locked_state,
     public_key_field,
-    read_state_file,
     signing_input,
     text_field,
     unb64url,
     verify_signature,
-    write_state_file,
 )
 from tigress.wallet.api import KeyAlgorithm
 
 STATE_VERSION = 1
-NONCE_SIZE = 32
-NONCE_LIFETIME = 120
-MAX_PENDING = 32
 MAX_REVOKED = 4096
-MAX_TIME = 2**40
 ACTIONS: Mapping[str, str] = {"unlock": "unlock", "start": "drive"}  # action -> entitlement
-Clock = Callable[[], int]
-
-
-def _system_clock() -> int:
-    return int(time.time())
 
 
 def auth_message(vehicle_id: str, nonce: bytes, action: str) -> bytes:
@@ -85,7 +81,7 @@ class _VehicleState:
     pairing_private: bytes = field(repr=False)
     owner: tuple[KeyAlgorithm, bytes] | None
     revoked: list[str]
-    pending: list[tuple[str, int]]
+    pending: PendingNonces
     created: int
 
     def to_json(self) -> dict[str, Any]:
@@ -98,7 +94,7 @@ class _VehicleState:
             if self.owner is None
             else {"alg": self.owner[0], "key": b64url(self.owner[1])},
             "revoked": list(self.revoked),
-            "pending": [[nonce, expiry] for nonce, expiry in self.pending],
+            "pending": pending_to_json(self.pending),
             "created": self.created,
         }
 
@@ -123,23 +119,13 @@ class _VehicleState:
             raise ContentError(f"{where}.revoked must be a list of at most {MAX_REVOKED} serials")
         for serial in revoked:
             unb64url(serial, f"{where}.revoked serial", size=SERIAL_SIZE)
-        entries = obj["pending"]
-        if not isinstance(entries, list) or len(entries) > MAX_PENDING:
-            raise ContentError(f"{where}.pending must be a list of at most {MAX_PENDING} nonces")
-        pending: list[tuple[str, int]] = []
-        for entry in entries:
-            if not isinstance(entry, list) or len(entry) != 2:
-                raise ContentError(f"{where}.pending entries must be [nonce, expiry] pairs")
-            unb64url(entry[0], f"{where}.pending nonce", size=NONCE_SIZE)
-            expiry = int_field({"e": entry[1]}, "e", f"{where}.pending expiry", 0, MAX_TIME)
-            pending.append((entry[0], expiry))
         return cls(
             vehicle_id=id_field(obj, "vehicle_id", where),
             label=text_field(obj, "label", where),
             pairing_private=unb64url(obj["pairing_key"], f"{where}.pairing_key", size=32),
             owner=owner,
             revoked=list(revoked),
-            pending=pending,
+            pending=parse_pending(obj["pending"], where),
             created=int_field(obj, "created", where, 0, MAX_TIME),
         )
 
@@ -154,18 +140,18 @@ class AuthAttempt:
     action: str = "unlock"
 
 
-class Vehicle:
-    def __init__(self, path: Path, *, clock: Clock = _system_clock) -> None:
-        self.path = Path(path)
-        self._clock = clock
-        self._state = self._reload()
+class Vehicle(StatefulAccessPoint[_VehicleState]):
+    what = "vehicle"
 
     def __repr__(self) -> str:
         return f"<Vehicle {self.vehicle_id} {self.label!r}>"
 
     @classmethod
-    def create(cls, path: Path, label: str, *, clock: Clock = _system_clock) -> Vehicle:
-        path = Path(path)
+    def _parse_state(cls, obj: Mapping[str, Any]) -> _VehicleState:
+        return _VehicleState.parse(obj)
+
+    @classmethod
+    def create(cls, path: Path, label: str, *, clock: Clock = system_clock) -> Vehicle:
         text_field({"label": label}, "label", "vehicle")
         private = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.Raw,
@@ -181,15 +167,7 @@ class Vehicle:
             pending=[],
             created=clock(),
         )
-        with locked_state(path):
-            if path.exists():
-                raise ContentError(f"a file already exists at {path}", code="already-exists")
-            write_state_file(path, state.to_json())
-        return cls(path, clock=clock)
-
-    @classmethod
-    def load(cls, path: Path, *, clock: Clock = _system_clock) -> Vehicle:
-        return cls(path, clock=clock)
+        return cls._install(Path(path), state, clock)
 
     @property
     def vehicle_id(self) -> str:
@@ -246,19 +224,8 @@ class Vehicle:
                 }
             )
             state.owner = (algorithm, public_key)
-            write_state_file(self.path, state.to_json())
+            self._save(state)
         return certificate
-
-    def challenge(self) -> bytes:
-        nonce = secrets.token_bytes(NONCE_SIZE)
-        with locked_state(self.path):
-            state = self._reload()
-            now = self._clock()
-            pending = [(n, e) for n, e in state.pending if e > now][-(MAX_PENDING - 1) :]
-            pending.append((b64url(nonce), now + NONCE_LIFETIME))
-            state.pending = pending
-            write_state_file(self.path, state.to_json())
-        return nonce
 
     def verify(self, attempt: AuthAttempt) -> UnlockResult:
         """Open (or start) if the chain, entitlements, time, revocation and signature all hold."""
@@ -314,25 +281,7 @@ class Vehicle:
                 if len(state.revoked) >= MAX_REVOKED:
                     raise ContentError("the revocation list is full", code="revocation-list-full")
                 state.revoked.append(serial)
-                write_state_file(self.path, state.to_json())
-
-    def _spend_nonce(self, nonce: bytes) -> bool:
-        if len(nonce) != NONCE_SIZE:
-            return False
-        wanted = b64url(nonce)
-        with locked_state(self.path):
-            state = self._reload()
-            now = self._clock()
-            for index, (pending, expiry) in enumerate(state.pending):
-                if hmac.compare_digest(pending, wanted):
-                    del state.pending[index]
-                    write_state_file(self.path, state.to_json())
-                    return expiry > now
-        return False
+                self._save(state)
 
     def _private_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self._state.pairing_private)
-
-    def _reload(self) -> _VehicleState:
-        self._state = _VehicleState.parse(read_state_file(self.path, "vehicle"))
-        return self._state

@@ -2,8 +2,8 @@
 
 The lock challenges with a fresh nonce; a credential answers with
 ``HMAC-SHA256(key, "tigress/v1 home-lock" NUL lock-id NUL nonce)``.  Each nonce is accepted once:
-pending nonces live in the lock's state file (at most :data:`MAX_PENDING`, each for
-:data:`NONCE_LIFETIME` seconds), and ``verify`` removes the nonce whatever the outcome.
+pending nonces live in the lock's state file (see :mod:`tigress.verticals.access_point`), and
+``verify`` removes the nonce whatever the outcome.
 """
 
 from __future__ import annotations
@@ -11,12 +11,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tigress.verticals.access_point import (
+    MAX_TIME,
+    Clock,
+    PendingNonces,
+    StatefulAccessPoint,
+    parse_pending,
+    pending_to_json,
+    system_clock,
+)
 from tigress.verticals.common import (
     ContentError,
     b64url,
@@ -24,23 +32,12 @@ from tigress.verticals.common import (
     id_field,
     int_field,
     locked_state,
-    read_state_file,
     text_field,
     unb64url,
-    write_state_file,
 )
 
 KEY_SIZE = 32
-NONCE_SIZE = 32
-NONCE_LIFETIME = 120
-MAX_PENDING = 32
 STATE_VERSION = 1
-_MAX_TIME = 2**40
-Clock = Callable[[], int]
-
-
-def _system_clock() -> int:
-    return int(time.time())
 
 
 def home_response(key: bytes, lock_id: str, nonce: bytes) -> bytes:
@@ -56,7 +53,7 @@ class _LockState:
     key: bytes = field(repr=False)
     created: int
     generation: int  # incremented by every rotation
-    pending: list[tuple[str, int]]  # (nonce b64url, expiry time), oldest first
+    pending: PendingNonces
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,7 +63,7 @@ class _LockState:
             "key": b64url(self.key),
             "created": self.created,
             "generation": self.generation,
-            "pending": [[nonce, expiry] for nonce, expiry in self.pending],
+            "pending": pending_to_json(self.pending),
         }
 
     @classmethod
@@ -77,41 +74,31 @@ class _LockState:
         )
         if obj["v"] != STATE_VERSION:
             raise ContentError(f"{where} state version {obj['v']!r} is not supported")
-        entries = obj["pending"]
-        if not isinstance(entries, list) or len(entries) > MAX_PENDING:
-            raise ContentError(f"{where}.pending must be a list of at most {MAX_PENDING} nonces")
-        pending: list[tuple[str, int]] = []
-        for entry in entries:
-            if not isinstance(entry, list) or len(entry) != 2:
-                raise ContentError(f"{where}.pending entries must be [nonce, expiry] pairs")
-            unb64url(entry[0], f"{where}.pending nonce", size=NONCE_SIZE)
-            expiry = int_field({"e": entry[1]}, "e", f"{where}.pending expiry", 0, _MAX_TIME)
-            pending.append((entry[0], expiry))
         return cls(
             lock_id=id_field(obj, "lock_id", where),
             label=text_field(obj, "label", where),
             key=unb64url(obj["key"], f"{where}.key", size=KEY_SIZE),
-            created=int_field(obj, "created", where, 0, _MAX_TIME),
+            created=int_field(obj, "created", where, 0, MAX_TIME),
             generation=int_field(obj, "generation", where, 1, 2**31),
-            pending=pending,
+            pending=parse_pending(obj["pending"], where),
         )
 
 
-class HomeLock:
+class HomeLock(StatefulAccessPoint[_LockState]):
     """A lock whose state lives in a JSON file (it would be the lock's own flash memory)."""
 
-    def __init__(self, path: Path, *, clock: Clock = _system_clock) -> None:
-        self.path = Path(path)
-        self._clock = clock
-        self._state = _LockState.parse(read_state_file(self.path, "home lock"))
+    what = "home lock"
 
     def __repr__(self) -> str:
         return f"<HomeLock {self.lock_id} {self.label!r}>"
 
     @classmethod
-    def create(cls, path: Path, label: str, *, clock: Clock = _system_clock) -> HomeLock:
+    def _parse_state(cls, obj: Mapping[str, Any]) -> _LockState:
+        return _LockState.parse(obj)
+
+    @classmethod
+    def create(cls, path: Path, label: str, *, clock: Clock = system_clock) -> HomeLock:
         """Install a new lock with a fresh random key; refuses to overwrite an existing lock."""
-        path = Path(path)
         text_field({"label": label}, "label", "home lock")
         state = _LockState(
             lock_id=b64url(secrets.token_bytes(16)),
@@ -121,15 +108,7 @@ class HomeLock:
             generation=1,
             pending=[],
         )
-        with locked_state(path):
-            if path.exists():
-                raise ContentError(f"a file already exists at {path}", code="already-exists")
-            write_state_file(path, state.to_json())
-        return cls(path, clock=clock)
-
-    @classmethod
-    def load(cls, path: Path, *, clock: Clock = _system_clock) -> HomeLock:
-        return cls(path, clock=clock)
+        return cls._install(Path(path), state, clock)
 
     @property
     def lock_id(self) -> str:
@@ -147,35 +126,11 @@ class HomeLock:
         """The key, for the setup that puts the first credential in the owner's wallet."""
         return self._state.key
 
-    def challenge(self) -> bytes:
-        """A fresh single-use nonce, remembered until used or expired."""
-        nonce = secrets.token_bytes(NONCE_SIZE)
-        with locked_state(self.path):
-            state = self._reload()
-            now = self._clock()
-            pending = [(n, e) for n, e in state.pending if e > now]
-            # Forget the oldest rather than refuse to work when many challenges go unanswered.
-            pending = pending[-(MAX_PENDING - 1) :]
-            pending.append((b64url(nonce), now + NONCE_LIFETIME))
-            state.pending = pending
-            write_state_file(self.path, state.to_json())
-        return nonce
-
     def verify(self, nonce: bytes, response: bytes) -> bool:
         """Whether ``response`` answers ``nonce``; the nonce is spent either way."""
-        key = b64url(nonce) if len(nonce) == NONCE_SIZE else None
-        with locked_state(self.path):
-            state = self._reload()
-            now = self._clock()
-            expiry = None
-            for index, (pending_nonce, pending_expiry) in enumerate(state.pending):
-                if key is not None and hmac.compare_digest(pending_nonce, key):
-                    expiry = pending_expiry
-                    del state.pending[index]
-                    write_state_file(self.path, state.to_json())
-                    break
-        if expiry is None or expiry <= now:
+        if not self._spend_nonce(nonce):
             return False
+        state = self._state
         expected = home_response(state.key, state.lock_id, nonce)
         return hmac.compare_digest(expected, response)
 
@@ -189,9 +144,5 @@ class HomeLock:
             state.key = secrets.token_bytes(KEY_SIZE)
             state.generation += 1
             state.pending = []
-            write_state_file(self.path, state.to_json())
+            self._save(state)
         return state.key
-
-    def _reload(self) -> _LockState:
-        self._state = _LockState.parse(read_state_file(self.path, "home lock"))
-        return self._state
