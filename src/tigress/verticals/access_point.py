@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from tigress.verticals.common import (
+    MAX_TIME,
     ContentError,
     b64url,
     int_field,
@@ -28,7 +29,6 @@ from tigress.verticals.common import (
 NONCE_SIZE = 32
 NONCE_LIFETIME = 120
 MAX_PENDING = 32
-MAX_TIME = 2**40
 Clock = Callable[[], int]
 PendingNonces = list[tuple[str, int]]  # (nonce b64url, expiry time), oldest first
 

@@ -15,9 +15,9 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -30,6 +30,8 @@ from tigress.wallet.api import KeyAlgorithm
 
 MAX_LABEL_LENGTH = 128
 MAX_STATE_FILE_BYTES = 1 << 20
+MAX_TIME = 2**40  # bound on Unix-seconds fields: far future, still exact in every JSON reader
+MAX_SIGNATURE_SIZE = 80  # Ed25519: 64; DER ECDSA P-256: at most 72
 PUBLIC_KEY_SIZES: Mapping[str, int] = {"ed25519": 32, "p256": 65}
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -114,6 +116,15 @@ def int_field(obj: Mapping[str, Any], name: str, where: str, low: int, high: int
     return value
 
 
+def validity_fields(obj: Mapping[str, Any], where: str) -> tuple[int, int]:
+    """``not_before`` and ``not_after`` (Unix seconds), the window being non-empty."""
+    not_before = int_field(obj, "not_before", where, 0, MAX_TIME)
+    not_after = int_field(obj, "not_after", where, 0, MAX_TIME)
+    if not_after <= not_before:
+        raise ContentError(f"{where}: not_after must be later than not_before")
+    return not_before, not_after
+
+
 def bool_field(obj: Mapping[str, Any], name: str, where: str) -> bool:
     value = obj.get(name)
     if not isinstance(value, bool):
@@ -162,6 +173,19 @@ def signing_input(purpose: str, body: Mapping[str, Any]) -> bytes:
     except codec.CodecError as exc:
         raise ContentError(f"cannot encode the signed {purpose} data: {exc}") from None
     return b"tigress/v1 " + purpose.encode("ascii") + b"\x00" + encoded
+
+
+BodyT = TypeVar("BodyT")
+
+
+def parse_signed_object(
+    value: Any, where: str, parse_body: Callable[[Any, str], BodyT]
+) -> tuple[BodyT, bytes]:
+    """Parse ``{"body": {...}, "sig": b64url}`` into the parsed body and the signature bytes."""
+    obj = expect_object(value, where)
+    exact_fields(obj, where, {"body", "sig"})
+    body = parse_body(obj["body"], f"{where}.body")
+    return body, unb64url(obj["sig"], f"{where}.sig", max_size=MAX_SIGNATURE_SIZE)
 
 
 def check_public_key(algorithm: KeyAlgorithm, raw: bytes, where: str) -> None:

@@ -31,20 +31,19 @@ from tigress.verticals.common import (
     exact_fields,
     expect_object,
     id_field,
-    int_field,
+    parse_signed_object,
     public_key_field,
     signing_input,
     string_set_field,
     text_field,
     unb64url,
+    validity_fields,
     verify_signature,
 )
 from tigress.wallet.api import KeyAlgorithm
 
 ENTITLEMENTS = frozenset({"unlock", "drive"})
 SERIAL_SIZE = 16
-MAX_TIME = 2**40
-MAX_SIGNATURE_SIZE = 80  # Ed25519: 64; DER ECDSA P-256: at most 72
 CertRole = Literal["owner", "friend"]
 
 
@@ -106,10 +105,7 @@ class CertBody:
             raise ContentError(f"{where}.role must be 'owner' or 'friend'")
         unb64url(obj["serial"], f"{where}.serial", size=SERIAL_SIZE)
         algorithm = algorithm_field(obj, "subject_alg", where)
-        not_before = int_field(obj, "not_before", where, 0, MAX_TIME)
-        not_after = int_field(obj, "not_after", where, 0, MAX_TIME)
-        if not_after <= not_before:
-            raise ContentError(f"{where}: not_after must be later than not_before")
+        not_before, not_after = validity_fields(obj, where)
         return cls(
             role=role,
             serial=obj["serial"],
@@ -136,12 +132,8 @@ class Certificate:
 
     @classmethod
     def parse(cls, value: Any, where: str = "certificate") -> Certificate:
-        obj = expect_object(value, where)
-        exact_fields(obj, where, {"body", "sig"})
-        return cls(
-            body=CertBody.parse(obj["body"], f"{where}.body"),
-            signature=unb64url(obj["sig"], f"{where}.sig", max_size=MAX_SIGNATURE_SIZE),
-        )
+        body, signature = parse_signed_object(value, where, CertBody.parse)
+        return cls(body=body, signature=signature)
 
 
 def parse_chain(value: Any, where: str = "chain") -> list[Certificate]:

@@ -27,25 +27,24 @@ from typing import Any
 
 from tigress.verticals.car.certificates import (
     ENTITLEMENTS,
-    MAX_SIGNATURE_SIZE,
-    MAX_TIME,
     Certificate,
     chain_json,
     parse_chain,
 )
 from tigress.verticals.common import (
+    MAX_SIGNATURE_SIZE,
     ContentError,
     algorithm_field,
     b64url,
     exact_fields,
     expect_object,
     id_field,
-    int_field,
     public_key_field,
     signing_input,
     string_set_field,
     text_field,
     unb64url,
+    validity_fields,
 )
 from tigress.wallet.api import KeyAlgorithm
 
@@ -103,10 +102,7 @@ class KeyCreationRequest:
                 "owner_certificate",
             },
         )
-        not_before = int_field(obj, "not_before", where, 0, MAX_TIME)
-        not_after = int_field(obj, "not_after", where, 0, MAX_TIME)
-        if not_after <= not_before:
-            raise ContentError(f"{where}: not_after must be later than not_before")
+        not_before, not_after = validity_fields(obj, where)
         return cls(
             request_id=_request_id(obj, where),
             vehicle_id=id_field(obj, "vehicle_id", where),

@@ -21,7 +21,6 @@ from tigress.protocol.messages import ProvisioningInfo
 from tigress.verticals.base import Step, UnlockResult, VerticalError
 from tigress.verticals.car.certificates import (
     ENTITLEMENTS,
-    MAX_TIME,
     SERIAL_SIZE,
     CertBody,
     Certificate,
@@ -41,6 +40,7 @@ from tigress.verticals.car.messages import (
 )
 from tigress.verticals.car.vehicle import AuthAttempt, Vehicle, auth_message, revocation_message
 from tigress.verticals.common import (
+    MAX_TIME,
     ContentError,
     b64url,
     bool_field,

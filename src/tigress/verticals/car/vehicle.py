@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tigress.verticals.access_point import (
-    MAX_TIME,
     Clock,
     PendingNonces,
     StatefulAccessPoint,
@@ -39,6 +38,7 @@ from tigress.verticals.car.certificates import (
     verify_chain,
 )
 from tigress.verticals.common import (
+    MAX_TIME,
     ContentError,
     algorithm_field,
     b64url,

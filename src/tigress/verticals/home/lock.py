@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from tigress.verticals.access_point import (
-    MAX_TIME,
     Clock,
     PendingNonces,
     StatefulAccessPoint,
@@ -26,6 +25,7 @@ from tigress.verticals.access_point import (
     system_clock,
 )
 from tigress.verticals.common import (
+    MAX_TIME,
     ContentError,
     b64url,
     exact_fields,

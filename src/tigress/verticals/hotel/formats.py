@@ -29,6 +29,7 @@ from typing import Any
 
 from tigress.protocol.messages import FORMAT_AUTHORIZATION_TOKEN
 from tigress.verticals.common import (
+    MAX_TIME,
     ContentError,
     algorithm_field,
     b64url,
@@ -37,11 +38,13 @@ from tigress.verticals.common import (
     expect_object,
     id_field,
     int_field,
+    parse_signed_object,
     public_key_field,
     signing_input,
     string_set_field,
     text_field,
     unb64url,
+    validity_fields,
     verify_signature,
 )
 from tigress.wallet.api import KeyAlgorithm
@@ -51,9 +54,7 @@ SHARE_FORMAT = FORMAT_AUTHORIZATION_TOKEN
 RIGHTS = frozenset({"enter", "share"})
 SERIAL_SIZE = 16
 TOKEN_SIZE = 32
-MAX_TIME = 2**40
 MAX_URL_LENGTH = 512
-MAX_SIGNATURE_SIZE = 80
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,7 @@ class RoomKeyBody:
             },
         )
         algorithm = algorithm_field(obj, "device_alg", where)
-        not_before = int_field(obj, "not_before", where, 0, MAX_TIME)
-        not_after = int_field(obj, "not_after", where, 0, MAX_TIME)
-        if not_after <= not_before:
-            raise ContentError(f"{where}: not_after must be later than not_before")
+        not_before, not_after = validity_fields(obj, where)
         parent = obj["parent"]
         if parent is not None:
             unb64url(parent, f"{where}.parent", size=SERIAL_SIZE)
@@ -137,12 +135,8 @@ class RoomKey:
 
     @classmethod
     def parse(cls, value: Any, where: str = "room key") -> RoomKey:
-        obj = expect_object(value, where)
-        exact_fields(obj, where, {"body", "sig"})
-        return cls(
-            body=RoomKeyBody.parse(obj["body"], f"{where}.body"),
-            signature=unb64url(obj["sig"], f"{where}.sig", max_size=MAX_SIGNATURE_SIZE),
-        )
+        body, signature = parse_signed_object(value, where, RoomKeyBody.parse)
+        return cls(body=body, signature=signature)
 
 
 @dataclass(frozen=True)
