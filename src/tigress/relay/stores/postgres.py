@@ -267,7 +267,12 @@ class PostgresStore(MailboxStore):
         return self._table_schema
 
     def _server_settings(self) -> dict[str, str]:
-        settings = {"application_name": "tigress-relay"}
+        settings = {
+            "application_name": "tigress-relay",
+            # A relay process frozen inside one of its short transactions must not hold a
+            # mailbox's row lock (and stall every other process) for longer than this.
+            "idle_in_transaction_session_timeout": "10s",
+        }
         if self._schema is not None:
             settings["search_path"] = quote_identifier(self._schema)
         if self._durability == "full":
