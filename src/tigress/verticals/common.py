@@ -16,6 +16,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,12 +27,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from tigress.protocol import codec
 from tigress.verticals.base import VerticalError
-from tigress.wallet.api import KeyAlgorithm
+from tigress.wallet.api import Credential, CredentialOrigin, KeyAlgorithm, WalletView
 
 MAX_LABEL_LENGTH = 128
 MAX_STATE_FILE_BYTES = 1 << 20
 MAX_TIME = 2**40  # bound on Unix-seconds fields: far future, still exact in every JSON reader
 MAX_SIGNATURE_SIZE = 80  # Ed25519: 64; DER ECDSA P-256: at most 72
+FLOW_STATE_VERSION = 1
 PUBLIC_KEY_SIZES: Mapping[str, int] = {"ed25519": 32, "p256": 65}
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -277,11 +279,53 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-# --- flows -------------------------------------------------------------------------------------
+# --- credentials in the wallet -----------------------------------------------------------------
 
 
 def new_credential_id() -> str:
     return uuid.uuid4().hex
+
+
+def store_credential(
+    wallet: WalletView,
+    *,
+    vertical: str,
+    credential_format: str,
+    label: str,
+    origin: CredentialOrigin,
+    data: Mapping[str, Any],
+    key_id: str | None = None,
+) -> Credential:
+    """Add a new credential, with a fresh id and created now, to ``wallet``."""
+    credential = Credential(
+        id=new_credential_id(),
+        vertical=vertical,
+        format=credential_format,
+        label=label,
+        origin=origin,
+        data=data,
+        key_id=key_id,
+        created_at=datetime.now(UTC),
+    )
+    wallet.credentials.add(credential)
+    return credential
+
+
+def credential_data(
+    credential: Credential, vertical: str, credential_format: str, what: str
+) -> Mapping[str, Any]:
+    """A stored credential's ``data``, once it is known to be of this vertical and format."""
+    if credential.vertical != vertical or credential.format != credential_format:
+        raise VerticalError("wrong-credential", f"credential {credential.id[:12]} is not a {what}")
+    return credential.data
+
+
+# --- flows -------------------------------------------------------------------------------------
+
+
+def flow_state_dict(vertical: str, role: str, **fields: Any) -> dict[str, Any]:
+    """A flow's persisted state: the envelope :func:`flow_state` checks, then its own fields."""
+    return {"v": FLOW_STATE_VERSION, "vertical": vertical, "role": role, **fields}
 
 
 def flow_state(
@@ -291,7 +335,7 @@ def flow_state(
     where = f"{vertical} {role} flow state"
     obj = expect_object(state, where)
     exact_fields(obj, where, {"v", "vertical", "role", *fields})
-    if obj["v"] != 1 or obj["vertical"] != vertical or obj["role"] != role:
+    if obj["v"] != FLOW_STATE_VERSION or obj["vertical"] != vertical or obj["role"] != role:
         raise ContentError(f"not a version-1 {where}", code="bad-state")
     return obj
 

@@ -12,7 +12,6 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +43,15 @@ from tigress.verticals.common import (
     ContentError,
     b64url,
     bool_field,
+    credential_data,
     exact_fields,
     expect_object,
     flow_state,
+    flow_state_dict,
     id_field,
     int_field,
-    new_credential_id,
     public_key_field,
+    store_credential,
     string_set_field,
     text_field,
     unb64url,
@@ -305,14 +306,13 @@ class CarSenderFlow:
         return Step(reply=ProvisioningInfo(KEY_IMPORT_FORMAT, reply.to_content()), finished=True)
 
     def to_dict(self) -> Mapping[str, Any]:
-        return {
-            "v": 1,
-            "vertical": VERTICAL,
-            "role": "sender",
-            "credential_id": self._credential_id,
-            "request": self._request.to_content(),
-            "signed_serial": self._signed_serial,
-        }
+        return flow_state_dict(
+            VERTICAL,
+            "sender",
+            credential_id=self._credential_id,
+            request=self._request.to_content(),
+            signed_serial=self._signed_serial,
+        )
 
     @property
     def signed_serial(self) -> str | None:
@@ -403,14 +403,13 @@ class CarReceiverFlow:
             raise VerticalError("bad-chain", "the signed key differs from what was offered")
 
     def to_dict(self) -> Mapping[str, Any]:
-        return {
-            "v": 1,
-            "vertical": VERTICAL,
-            "role": "receiver",
-            "request": None if self._request is None else self._request.to_content(),
-            "key_id": self._key_id,
-            "credential_id": self._credential_id,
-        }
+        return flow_state_dict(
+            VERTICAL,
+            "receiver",
+            request=None if self._request is None else self._request.to_content(),
+            key_id=self._key_id,
+            credential_id=self._credential_id,
+        )
 
 
 class CarSpec:
@@ -469,39 +468,25 @@ def _text(value: Any, name: str) -> str:
 
 
 def _car_key(credential: Credential) -> CarKey:
-    if credential.vertical != VERTICAL or credential.format != CAR_KEY_FORMAT:
-        raise VerticalError("wrong-credential", f"credential {credential.id[:12]} is not a car key")
-    return CarKey.parse(credential.data, "stored car key")
+    data = credential_data(credential, VERTICAL, CAR_KEY_FORMAT, "car key")
+    return CarKey.parse(data, "stored car key")
 
 
 def _store(
     wallet: WalletView, key: CarKey, key_id: str, origin: CredentialOrigin, label: str
 ) -> Credential:
-    credential = Credential(
-        id=new_credential_id(),
+    return store_credential(
+        wallet,
         vertical=VERTICAL,
-        format=CAR_KEY_FORMAT,
+        credential_format=CAR_KEY_FORMAT,
         label=label,
         origin=origin,
         data=key.to_data(),
         key_id=key_id,
-        created_at=datetime.now(UTC),
     )
-    wallet.credentials.add(credential)
-    return credential
 
 
 def _update(wallet: WalletView, credential: Credential, key: CarKey) -> Credential:
-    updated = Credential(
-        id=credential.id,
-        vertical=credential.vertical,
-        format=credential.format,
-        label=credential.label,
-        origin=credential.origin,
-        data=key.to_data(),
-        key_id=credential.key_id,
-        created_at=credential.created_at,
-        revoked=credential.revoked,
-    )
+    updated = replace(credential, data=key.to_data())
     wallet.credentials.update(updated)
     return updated

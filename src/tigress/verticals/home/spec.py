@@ -7,7 +7,7 @@ and answers ``done``.  There is no per-copy revocation: :meth:`HomeLock.rotate` 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ from tigress.protocol.messages import ProvisioningInfo
 from tigress.verticals.base import Step, UnlockResult, VerticalError
 from tigress.verticals.common import (
     ContentError,
+    credential_data,
     flow_state,
-    new_credential_id,
+    flow_state_dict,
+    store_credential,
     unexpected,
 )
 from tigress.verticals.home.credential import HOME_KEY_FORMAT, HomeKey
@@ -42,15 +44,10 @@ def rekey_home(wallet: WalletView, credential: Credential, lock_path: Path) -> C
     if lock.lock_id != current.lock_id:
         raise VerticalError("wrong-access-point", "this credential belongs to a different lock")
     new_key = lock.rotate()
-    updated = Credential(
-        id=credential.id,
-        vertical=VERTICAL,
-        format=HOME_KEY_FORMAT,
-        label=credential.label,
-        origin=credential.origin,
+    updated = replace(
+        credential,
         data=HomeKey(current.lock_id, current.label, new_key).to_content(),
         key_id=None,
-        created_at=credential.created_at,
         revoked=False,
     )
     wallet.credentials.update(updated)
@@ -87,12 +84,7 @@ class HomeSenderFlow:
         raise unexpected(VERTICAL, info.format)
 
     def to_dict(self) -> Mapping[str, Any]:
-        return {
-            "v": 1,
-            "vertical": VERTICAL,
-            "role": "sender",
-            "credential_id": self._credential_id,
-        }
+        return flow_state_dict(VERTICAL, "sender", credential_id=self._credential_id)
 
 
 class HomeReceiverFlow:
@@ -109,12 +101,7 @@ class HomeReceiverFlow:
         return Step(finished=True, credential_id=credential.id)
 
     def to_dict(self) -> Mapping[str, Any]:
-        return {
-            "v": 1,
-            "vertical": VERTICAL,
-            "role": "receiver",
-            "credential_id": self._credential_id,
-        }
+        return flow_state_dict(VERTICAL, "receiver", credential_id=self._credential_id)
 
 
 class HomeSpec:
@@ -157,22 +144,16 @@ class HomeSpec:
 
 
 def _home_key(credential: Credential) -> HomeKey:
-    if credential.vertical != VERTICAL or credential.format != HOME_KEY_FORMAT:
-        raise VerticalError(
-            "wrong-credential", f"credential {credential.id[:12]} is not a home key"
-        )
-    return HomeKey.parse(credential.data, "stored home key")
+    data = credential_data(credential, VERTICAL, HOME_KEY_FORMAT, "home key")
+    return HomeKey.parse(data, "stored home key")
 
 
 def _store(wallet: WalletView, key: HomeKey, origin: CredentialOrigin) -> Credential:
-    credential = Credential(
-        id=new_credential_id(),
+    return store_credential(
+        wallet,
         vertical=VERTICAL,
-        format=HOME_KEY_FORMAT,
+        credential_format=HOME_KEY_FORMAT,
         label=key.label,
         origin=origin,
         data=key.to_content(),
-        created_at=datetime.now(UTC),
     )
-    wallet.credentials.add(credential)
-    return credential

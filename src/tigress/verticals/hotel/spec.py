@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from tigress.protocol.invitation import Vertical as InvitationHint
@@ -19,11 +18,13 @@ from tigress.verticals.base import Step, UnlockResult, VerticalError
 from tigress.verticals.common import (
     ContentError,
     b64url,
+    credential_data,
     exact_fields,
     expect_object,
     flow_state,
-    new_credential_id,
+    flow_state_dict,
     public_key_field,
+    store_credential,
     text_field,
     unexpected,
 )
@@ -187,7 +188,7 @@ class HotelSenderFlow:
 
     def to_dict(self) -> Mapping[str, Any]:
         # Holds the token: the wallet stores transfer state encrypted and deletes it at the end.
-        return {"v": 1, "vertical": VERTICAL, "role": "sender", "offer": self._offer.to_content()}
+        return flow_state_dict(VERTICAL, "sender", offer=self._offer.to_content())
 
 
 class HotelReceiverFlow:
@@ -211,12 +212,7 @@ class HotelReceiverFlow:
         return Step(finished=True, credential_id=credential.id)
 
     def to_dict(self) -> Mapping[str, Any]:
-        return {
-            "v": 1,
-            "vertical": VERTICAL,
-            "role": "receiver",
-            "credential_id": self._credential_id,
-        }
+        return flow_state_dict(VERTICAL, "receiver", credential_id=self._credential_id)
 
 
 def redeem_share(wallet: WalletView, offer: ShareOffer, tx_pin: str | None = None) -> Credential:
@@ -319,11 +315,8 @@ def _accept_room_key(
 
 
 def _hotel_key(credential: Credential) -> HotelKey:
-    if credential.vertical != VERTICAL or credential.format != ROOM_KEY_FORMAT:
-        raise VerticalError(
-            "wrong-credential", f"credential {credential.id[:12]} is not a hotel key"
-        )
-    return HotelKey.parse(credential.data, "stored hotel key")
+    data = credential_data(credential, VERTICAL, ROOM_KEY_FORMAT, "hotel key")
+    return HotelKey.parse(data, "stored hotel key")
 
 
 def _key_id(credential: Credential) -> str:
@@ -333,15 +326,12 @@ def _key_id(credential: Credential) -> str:
 
 
 def _store(wallet: WalletView, key: HotelKey, key_id: str, origin: CredentialOrigin) -> Credential:
-    credential = Credential(
-        id=new_credential_id(),
+    return store_credential(
+        wallet,
         vertical=VERTICAL,
-        format=ROOM_KEY_FORMAT,
+        credential_format=ROOM_KEY_FORMAT,
         label=f"{key.hotel_name}, room {key.room_key.body.room}",
         origin=origin,
         data=key.to_data(),
         key_id=key_id,
-        created_at=datetime.now(UTC),
     )
-    wallet.credentials.add(credential)
-    return credential
