@@ -7,7 +7,17 @@ programs, ``detail`` keeps the relay's own wording for logs.
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 PROBLEM_BASE = "https://tigress.dev/problems/"
+
+
+class ProblemFields(TypedDict, total=False):
+    """What a relay error carries besides its message (see :class:`RelayError`)."""
+
+    status: int | None
+    problem_type: str | None
+    detail: str | None
 
 
 class RelayError(Exception):
@@ -82,12 +92,10 @@ class RateLimited(RelayError):
         self,
         message: str | None = None,
         *,
-        status: int | None = None,
-        problem_type: str | None = None,
-        detail: str | None = None,
         retry_after: float | None = None,
+        **problem: Unpack[ProblemFields],
     ) -> None:
-        super().__init__(message, status=status, problem_type=problem_type, detail=detail)
+        super().__init__(message, **problem)
         self.retry_after = retry_after
 
 
@@ -149,11 +157,10 @@ def error_for(status: int, problem: object, *, retry_after: float | None = None)
     cls = (_BY_TYPE.get(short) if short else None) or _BY_STATUS.get(status)
     if cls is None:
         cls = RelayUnavailable if status >= 500 else RelayProtocolError
+    fields: ProblemFields = {"status": status, "problem_type": problem_type, "detail": detail}
     if cls is RateLimited:
-        return RateLimited(
-            status=status, problem_type=problem_type, detail=detail, retry_after=retry_after
-        )
-    return cls(status=status, problem_type=problem_type, detail=detail)
+        return RateLimited(retry_after=retry_after, **fields)
+    return cls(**fields)
 
 
 class TransferError(Exception):
