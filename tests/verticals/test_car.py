@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.verticals.json_strategies import json_values
 from tests.verticals.memory_wallet import MemoryWallet
 from tests.verticals.transfer import run_transfer
 
@@ -504,15 +505,6 @@ def test_vehicle_state_parser_rejects(tmp_path: Path, car: Car) -> None:
         path.write_text(json.dumps({**state, key: value}))
         with pytest.raises(ContentError):
             Vehicle.load(path)
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=20,
-)
 
 
 @settings(max_examples=200)

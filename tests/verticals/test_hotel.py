@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.verticals.json_strategies import json_values
 from tests.verticals.memory_wallet import MemoryWallet
 from tests.verticals.transfer import run_transfer
 
@@ -428,15 +429,6 @@ def test_registry(hotel: Hotel) -> None:
     with pytest.raises(VerticalError) as info:
         spec_for_opening(ProvisioningInfo(FORMAT_AUTHORIZATION_TOKEN, {"credential_type": "x"}))
     assert info.value.code == "unsupported-format"
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=20,
-)
 
 
 @settings(max_examples=200)
