@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import uuid
@@ -33,7 +32,7 @@ from tigress.relay.notify.base import NoPushDispatcher, PushDispatcher
 from tigress.relay.notify.config import PushConfig
 from tigress.relay.notify.dispatcher import BackgroundPushDispatcher
 from tigress.relay.preview import PREVIEW_HEADERS, render_preview
-from tigress.relay.problems import PROBLEM_CONTENT_TYPE, ProblemError
+from tigress.relay.problems import COMPACT_JSON, PROBLEM_CONTENT_TYPE, ProblemError
 from tigress.relay.service import MailboxService, ReadOutcome
 from tigress.relay.stores import open_store, sqlite_path_from_url
 from tigress.relay.stores.base import MailboxStore, StoredMessage, StoreUnavailableError
@@ -63,7 +62,7 @@ _NO_STORE = {"cache-control": "no-store"}
 def _json(
     document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    body = COMPACT_JSON.encode(document).encode()
     return Response(body, status, headers=headers or _NO_STORE, media_type=_JSON)
 
 

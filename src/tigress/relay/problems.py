@@ -11,6 +11,9 @@ from typing import Final
 
 PROBLEM_BASE: Final = "https://tigress.dev/problems/"
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
+#: ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` without building an encoder per
+#: call (json.dumps does that whenever it is given options).
+COMPACT_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 #: slug -> (status, title).  Stable: add, never rename.
 PROBLEM_TYPES: Final[dict[str, tuple[int, str]]] = {
@@ -68,7 +71,7 @@ class ProblemError(Exception):
         }
         if self.field is not None:
             document["field"] = self.field
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        return COMPACT_JSON.encode(document).encode()
 
 
 def invalid_field(field: str, detail: str) -> ProblemError:

@@ -61,22 +61,30 @@ def parse_uuid(value: str) -> uuid.UUID | None:
     return uuid.UUID(value)
 
 
+def uuid_bytes(value: str) -> bytes | None:
+    """The 16 bytes of a canonical 8-4-4-4-12 UUID, or None (``parse_uuid(value).bytes``
+    without building a :class:`uuid.UUID`)."""
+    if len(value) != 36 or _UUID_RE.fullmatch(value) is None:
+        return None
+    return bytes.fromhex(value.replace("-", ""))
+
+
 def parse_claim(value: str | None) -> bytes:
     if value is None:
         raise ProblemError("invalid-claim", "the Mailbox-Device-Claim header is required")
-    parsed = parse_uuid(value)
+    parsed = uuid_bytes(value)
     if parsed is None:
         raise ProblemError("invalid-claim", "Mailbox-Device-Claim must be a UUID (8-4-4-4-12 hex)")
-    return parsed.bytes
+    return parsed
 
 
 def parse_request_id(value: str | None) -> bytes:
     if value is None:
         raise ProblemError("invalid-header", "the Mailbox-Request-ID header is required")
-    parsed = parse_uuid(value)
+    parsed = uuid_bytes(value)
     if parsed is None:
         raise ProblemError("invalid-header", "Mailbox-Request-ID must be a UUID (8-4-4-4-12 hex)")
-    return parsed.bytes
+    return parsed
 
 
 def check_attestation(value: str | None, limit: int) -> None:
@@ -249,8 +257,20 @@ def _access_rights(value: Any) -> str:
     return "".join(r for r in "RWD" if r in rights)
 
 
+_RFC3339_CACHE: dict[int, str] = {}
+_RFC3339_CACHE_MAX = 4096
+
+
 def format_rfc3339(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDThh:mm:ssZ``; every read formats its mailbox's expiry, and many mailboxes
+    share one (created in the same second), so recent results are cached."""
+    text = _RFC3339_CACHE.get(timestamp)
+    if text is None:
+        if len(_RFC3339_CACHE) >= _RFC3339_CACHE_MAX:
+            _RFC3339_CACHE.clear()
+        text = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _RFC3339_CACHE[timestamp] = text
+    return text
 
 
 def parse_create(body: dict[str, Any], now: int, config: RelayConfig) -> CreateMailboxRequest:

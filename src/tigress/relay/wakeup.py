@@ -18,6 +18,7 @@ import secrets
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -28,6 +29,7 @@ _log = logging.getLogger("tigress.relay.wakeup")
 # sun_path holds 108 bytes on Linux; keep a margin for the file name we append.
 _MAX_SOCKET_PATH = 100
 _SUFFIX = ".sock"
+_PEERS_RECHECK_SECONDS = 0.005
 
 
 class _LocalSubscription(Subscription):
@@ -118,6 +120,7 @@ class DatagramWakeupBus(WakeupBus):
         self._own_name = ""
         self._peers: list[str] = []
         self._peers_mtime_ns = -1
+        self._peers_checked = -_PEERS_RECHECK_SECONDS
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -162,6 +165,7 @@ class DatagramWakeupBus(WakeupBus):
                 with contextlib.suppress(OSError):
                     (self._directory / name).unlink()
                 self._peers_mtime_ns = -1
+                self._peers_checked = -_PEERS_RECHECK_SECONDS
             except OSError as exc:
                 # A full receive buffer (EAGAIN) means that process is stalled; its waiters still
                 # wake on their own timeout.  Nothing here may fail the request.
@@ -169,6 +173,14 @@ class DatagramWakeupBus(WakeupBus):
                     _log.warning("wake-up send failed: %s", exc.strerror)
 
     def _current_peers(self) -> list[str]:
+        # Every committed write publishes: look at the directory at most once per interval
+        # (a stat costs more than the rest of a publish).  A process that joined within the
+        # interval misses at most the wake-ups of that interval; its waiters re-check on their
+        # own timeouts, and the directory changes only when a relay process starts or stops.
+        now = time.monotonic()
+        if now - self._peers_checked < _PEERS_RECHECK_SECONDS:
+            return self._peers
+        self._peers_checked = now
         try:
             mtime = os.stat(self._directory).st_mtime_ns
         except OSError:

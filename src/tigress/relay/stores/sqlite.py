@@ -1,27 +1,33 @@
-"""The embedded SQLite store: one file in WAL mode, one writer thread with group commit.
+"""The embedded SQLite store: one file in WAL mode, group commit on the event loop.
 
-Writes from every request of this process go through a queue to a single writer thread, which
-takes everything queued, runs it in *one* transaction (a savepoint per operation, so one failing
-operation does not undo the others) and commits once — concurrent writes share one disk sync.
-Futures resolve only after the commit, so a response is never sent for an uncommitted write.
+Writes from every request of this process gather into a batch that runs in *one* transaction (a
+savepoint per operation, so one failing operation does not undo the others) and commits once —
+concurrent writes share one disk sync.  With durability ``normal`` (``synchronous=NORMAL``: a WAL
+commit is a write into the page cache, no disk sync) the batch commits on the event loop's thread,
+which costs far less than handing every write to a thread and back; with ``full`` the COMMIT and
+its disk sync run in a thread while the next batch gathers.  Futures resolve only after the
+commit, so a response is never sent for an uncommitted write.  WAL checkpoints run in a
+background thread, never inline.
 
 Reads run directly on the event loop's thread on their own connection: in WAL mode a reader never
 waits for the writer, and a point lookup costs microseconds, far less than a thread hop.
 
-Several relay processes may share the file: SQLite's lock serialises their writer threads, every
-conditional write re-checks its condition inside its transaction, and a
+Several relay processes may share the file: SQLite's write lock serialises their batches (a batch
+that finds the lock taken retries after a short, growing delay on the loop — never sleeping in
+SQLite's busy handler, which would stall every request), every conditional write re-checks its
+condition inside its transaction, and a
 :class:`~tigress.relay.wakeup.DatagramWakeupBus` carries wake-ups between them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hmac
 import logging
-import queue
 import sqlite3
-import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -50,6 +56,11 @@ Durability = Literal["normal", "full"]
 
 _MAX_BATCH = 256
 _BUSY_TIMEOUT_MS = 10_000
+_BUSY_FIRST_DELAY = 0.0002
+_BUSY_MAX_DELAY = 0.005
+_CHECKPOINT_EVERY_OPS = 1000
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024
+_WRITER_CACHE_KIB = 64 * 1024  # the writer also serves most reads: keep the hot B-tree pages
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 _MIGRATIONS: tuple[str, ...] = (
@@ -163,28 +174,22 @@ def _migrate(conn: sqlite3.Connection) -> None:
         raise
 
 
-class _WriteJob:
-    __slots__ = ("fn", "future", "loop")
-
-    def __init__(
-        self,
-        fn: Callable[[sqlite3.Connection], Any],
-        future: asyncio.Future[Any],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.fn = fn
-        self.future = future
-        self.loop = loop
+_Outcome = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
+_Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
 
-def _settle(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, value, error in results:
-        if future.done():
+def _settle(outcomes: list[_Outcome]) -> None:
+    for future, value, error in outcomes:
+        if future.done():  # the request was cancelled; its write still committed
             continue
         if error is not None:
             future.set_exception(error)
         else:
             future.set_result(value)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
 class SQLiteStore(MailboxStore):
@@ -198,9 +203,19 @@ class SQLiteStore(MailboxStore):
         self._durability: Durability = durability
         self._bus = DatagramWakeupBus(socket_directory_for(path))
         self._reader: sqlite3.Connection | None = None
-        self._queue: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        # Group commit state, touched on the event loop's thread only.
+        self._pending: list[_Job] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._committing = False  # "full": a batch's COMMIT (the disk sync) runs in a thread
+        self._busy_since: float | None = None
+        self._busy_delay = _BUSY_FIRST_DELAY
+        self._ops_since_checkpoint = 0
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._commit_thread: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def path(self) -> Path:
@@ -214,101 +229,245 @@ class SQLiteStore(MailboxStore):
         if self._writer is not None:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        loop = asyncio.get_running_loop()
+        # Connecting and migrating may wait for another starting process: not on the loop.
+        writer = await asyncio.to_thread(self._open_writer)
+        self._loop = asyncio.get_running_loop()
         self._closed = False
-        self._writer = threading.Thread(
-            target=self._writer_main, args=(loop, ready), name="tigress-sqlite-writer", daemon=True
-        )
-        self._writer.start()
-        await ready
+        self._writer = writer
+        if self._durability == "full":
+            self._commit_thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="tigress-sqlite-commit"
+            )
         self._reader = _connect(self._path, self._durability)
         await self._bus.start()
 
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = _connect(self._path, self._durability)
+        try:
+            _migrate(conn)
+            # The writer runs on the event loop: it must never sleep in SQLite's busy handler
+            # (we retry on the loop instead) nor checkpoint inline (a background thread does).
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+            conn.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     async def close(self) -> None:
-        writer, self._writer = self._writer, None
+        writer = self._writer
         if writer is None:
             return
-        self._closed = True
-        self._queue.put(None)
-        await asyncio.to_thread(writer.join)
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._closed = True  # refuse new writes; finish the ones already accepted
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000 + 1
+        while (self._pending or self._committing) and time.monotonic() < deadline:
+            if self._flush_handle is None and not self._committing:
+                self._flush()
+            await asyncio.sleep(0.001)
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._fail_pending(StoreUnavailableError("the store closed"))
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpoint
+        self._writer = None
+        if self._commit_thread is not None:
+            self._commit_thread.shutdown(wait=True)
+            self._commit_thread = None
+        checkpointer, self._checkpointer = self._checkpointer, None
+        reader, self._reader = self._reader, None
+        for conn in (checkpointer, reader, writer):
+            if conn is not None:
+                # The last connection to close checkpoints the WAL: off the loop.
+                await asyncio.to_thread(conn.close)
         await self._bus.aclose()
 
-    # -- the writer thread ---------------------------------------------------------------------
-
-    def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
-        try:
-            conn = _connect(self._path, self._durability)
-            _migrate(conn)
-        except BaseException as exc:
-            failed: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = [
-                (ready, None, exc)
-            ]
-            loop.call_soon_threadsafe(_settle, failed)
-            return
-        started: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = [(ready, None, None)]
-        loop.call_soon_threadsafe(_settle, started)
-        try:
-            stop = False
-            while not stop:
-                first = self._queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        job = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is None:
-                        stop = True
-                        break
-                    batch.append(job)
-                self._run_batch(conn, batch)
-        finally:
-            conn.close()
-
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_WriteJob]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    value = job.fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((job.future, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((job.future, value, None))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            _log.error("sqlite write transaction failed: %s", exc)
-            failure = StoreUnavailableError(f"database write failed: {exc}")
-            outcomes = [(job.future, None, failure) for job in batch]
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for job, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(job.loop, []).append(outcome)
-        for loop, results in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop already closed
-                loop.call_soon_threadsafe(_settle, results)
+    # -- group commit on the event loop --------------------------------------------------------
+    #
+    # Every write of this process joins a batch that the event loop runs in *one* transaction,
+    # a savepoint per operation, as soon as the current callbacks finish.  With
+    # ``synchronous=NORMAL`` a WAL commit is a write() into the page cache, so the batch commits
+    # inline and no thread hop is paid; with ``FULL`` the COMMIT (the disk sync) runs in a
+    # thread while the next batch gathers.  A future resolves only after its COMMIT returned.
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None or self._closed:
+        loop = self._loop
+        if self._writer is None or self._closed or loop is None:
             raise StoreUnavailableError("the store is not open")
-        loop = asyncio.get_running_loop()
+        if asyncio.get_running_loop() is not loop:
+            raise StoreUnavailableError("the store is used from another event loop")
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_WriteJob(fn, future, loop))
+        self._pending.append((fn, future))
+        if self._flush_handle is None and not self._committing:
+            self._flush_handle = loop.call_soon(self._flush)
         return await future
 
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if self._committing or not self._pending:
+            return
+        conn = self._writer
+        if conn is None:
+            self._fail_pending(StoreUnavailableError("the store is not open"))
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if _is_busy(exc):  # another process is writing: retry shortly, the batch grows
+                self._retry_busy()
+                return
+            _log.error("sqlite write transaction failed: %s", exc)
+            self._fail_pending(StoreUnavailableError(f"database write failed: {exc}"))
+            return
+        self._busy_since = None
+        batch = self._pending[:_MAX_BATCH]
+        del self._pending[:_MAX_BATCH]
+        try:
+            outcomes = self._run_batch(conn, batch)
+        except sqlite3.Error as exc:
+            self._abort(conn, batch, exc)
+            return
+        if outcomes is None:  # a lone operation failed and was rolled back with its transaction
+            self._schedule_next()
+            return
+        if self._durability == "full":
+            assert self._loop is not None and self._commit_thread is not None
+            self._committing = True
+            commit = self._loop.run_in_executor(self._commit_thread, conn.execute, "COMMIT")
+            commit.add_done_callback(lambda done: self._committed(done, conn, batch, outcomes))
+            return
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._abort(conn, batch, exc)
+            return
+        self._after_commit(len(batch))
+        _settle(outcomes)
+        self._schedule_next()
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome] | None:
+        """Run every operation; the outcomes to settle after COMMIT, or None when the batch was
+        one failed operation (its transaction is rolled back and its future failed).
+
+        Operations almost never fail, so they first run without savepoints (two statements per
+        operation saved).  If one does fail, the batch is rolled back to its start and runs
+        again with a savepoint around each operation, so only the failing one is undone: the
+        operations are closures over their arguments that read their conditions inside the
+        transaction, so running them again from the same state gives the same result."""
+        if len(batch) == 1:
+            # A lone failing operation rolls back its whole transaction instead.
+            fn, future = batch[0]
+            try:
+                value = fn(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK")
+                _settle([(future, None, exc)])
+                return None
+            return [(future, value, None)]
+        conn.execute("SAVEPOINT batch")
+        try:
+            return [(future, fn(conn), None) for fn, future in batch]
+        except Exception:
+            conn.execute("ROLLBACK TO batch")  # the transaction (and the write lock) stay ours
+        outcomes: list[_Outcome] = []
+        for fn, future in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = fn(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((future, None, exc))
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((future, value, None))
+        return outcomes
+
+    def _committed(
+        self,
+        done: asyncio.Future[Any],
+        conn: sqlite3.Connection,
+        batch: list[_Job],
+        outcomes: list[_Outcome],
+    ) -> None:
+        self._committing = False
+        error = done.exception()
+        if error is None:
+            self._after_commit(len(batch))
+            _settle(outcomes)
+        elif isinstance(error, sqlite3.Error):
+            self._abort(conn, batch, error)
+            return
+        else:
+            _settle([(future, None, error) for _, future in batch])
+        self._schedule_next()
+
+    def _abort(self, conn: sqlite3.Connection, batch: list[_Job], exc: sqlite3.Error) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        _log.error("sqlite write transaction failed: %s", exc)
+        failure = StoreUnavailableError(f"database write failed: {exc}")
+        _settle([(future, None, failure) for _, future in batch])
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        if self._pending and self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _retry_busy(self) -> None:
+        assert self._loop is not None
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since = now
+            self._busy_delay = _BUSY_FIRST_DELAY
+        elif now - self._busy_since > _BUSY_TIMEOUT_MS / 1000:
+            self._busy_since = None
+            _log.error("sqlite write transaction failed: the database stayed locked")
+            self._fail_pending(StoreUnavailableError("database write failed: database is locked"))
+            return
+        else:
+            self._busy_delay = min(self._busy_delay * 2, _BUSY_MAX_DELAY)
+        self._flush_handle = self._loop.call_later(self._busy_delay, self._flush)
+
+    def _fail_pending(self, error: BaseException) -> None:
+        pending, self._pending = self._pending, []
+        _settle([(future, None, error) for _, future in pending])
+
+    def _after_commit(self, operations: int) -> None:
+        self._ops_since_checkpoint += operations
+        if self._ops_since_checkpoint >= _CHECKPOINT_EVERY_OPS and self._checkpoint is None:
+            self._ops_since_checkpoint = 0
+            assert self._loop is not None
+            self._checkpoint = self._loop.run_in_executor(None, self._run_checkpoint)
+            self._checkpoint.add_done_callback(self._checkpoint_done)
+
+    def _run_checkpoint(self) -> None:
+        """Copy committed WAL frames into the database file (PASSIVE: never blocks writers)."""
+        if self._checkpointer is None:
+            self._checkpointer = _connect(self._path, self._durability)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _checkpoint_done(self, done: asyncio.Future[None]) -> None:
+        self._checkpoint = None
+        error = done.exception()
+        if error is not None:
+            _log.warning("sqlite checkpoint failed: %s", error)
+
     def _read(self) -> sqlite3.Connection:
+        """The connection for a read: the writer's whenever it holds no open transaction.
+
+        Reads follow writes closely, and a connection's page cache is dropped whenever *another*
+        connection commits: reading on the writer keeps its cache warm (no pread per B-tree page).
+        Its transactions never stay open across an ``await`` with ``normal`` durability, so a
+        read there sees exactly the committed state; while a ``full`` batch's COMMIT is still
+        running, reads go to the separate reader connection, which sees only committed data."""
+        writer = self._writer
+        if writer is not None and not self._committing and not writer.in_transaction:
+            return writer
         if self._reader is None:
             raise StoreUnavailableError("the store is not open")
         return self._reader
