@@ -520,3 +520,17 @@ async def test_pool_replaces_connections_the_server_dropped(
     mailbox = uuid.uuid4().bytes
     assert (await pg_store.create_mailbox(_new(mailbox, b"c" * 16))).status is WriteStatus.OK
     assert await pg_store.get_mailbox(KEYS.mailbox_key(mailbox), NOW) is not None
+
+
+@pytest.mark.anyio
+async def test_durability_full_forces_synchronous_commit(postgres_store_url: str) -> None:
+    # Other URL parameters reach the server as session settings; "full" overrides a lower one.
+    lowered = postgres_store_url + "&synchronous_commit=off"
+    for durability, expected in (("normal", "off"), ("full", "on")):
+        store = open_store(lowered.replace("postgresql://", "postgres://"), durability=durability)
+        assert isinstance(store, PostgresStore)
+        async with store.opened():
+            setting = await store._pool.fetchval("SHOW synchronous_commit")
+            assert setting == expected, durability
+            timeout = await store._pool.fetchval("SHOW idle_in_transaction_session_timeout")
+            assert timeout == "10s"
