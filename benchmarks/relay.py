@@ -89,21 +89,11 @@ def postgres_status(dsn: str) -> str | None:
 
 
 def fresh_postgres_schema(dsn: str) -> tuple[str, str]:
-    """A new schema for one run; asyncpg passes unknown DSN parameters as server settings."""
-    import asyncpg  # noqa: PLC0415
-
+    """The store URL of a new, empty schema for one run (the store's own ``schema`` parameter:
+    it creates the schema and migrates it on start); the caller drops it afterwards."""
     schema = "tigress_bench_" + uuid.uuid4().hex[:12]
-
-    async def create() -> None:
-        connection = await asyncpg.connect(dsn, timeout=5)
-        try:
-            await connection.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
     joiner = "&" if "?" in dsn else "?"
-    return f"{dsn}{joiner}search_path={schema}", schema
+    return f"{dsn}{joiner}schema={schema}", schema
 
 
 def drop_postgres_schema(dsn: str, schema: str) -> None:
@@ -172,6 +162,7 @@ def transfer_load_args(
 
 
 def section_transfers(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
+    machine = machine_description()  # date and load average at the start
     concurrencies = [64] if mode.quick else [1, 16, 64]
     duration = 4.0 if mode.quick else args.duration
     warmup = 1.0 if mode.quick else 2.0
@@ -218,7 +209,7 @@ def section_transfers(args: argparse.Namespace, mode: Mode, workdir: Path) -> No
         "relay_transfers" + mode.suffix,
         {
             "benchmark": "relay transfers",
-            "machine": machine_description(),
+            "machine": machine,
             "duration_seconds": duration,
             "skipped": skipped,
             "rows": rows,
@@ -288,6 +279,7 @@ def print_transfer_table(rows: list[dict[str, Any]]) -> None:
 
 
 def section_notify(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
+    machine = machine_description()  # date and load average at the start
     samples = 100 if mode.quick else args.samples
     worker_counts = [1] if mode.quick else [1, 2]
     rows: list[dict[str, Any]] = []
@@ -314,13 +306,15 @@ def section_notify(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
                         "from_ack_p99_ms": p99,
                         "errors": raw["errors"],
                         "bars": {
-                            "p99<10ms": ms(percentile(raw["from_send"], 0.99)) < BAR_NOTIFY_P99_MS
+                            "send p99<10ms": ms(percentile(raw["from_send"], 0.99))
+                            < BAR_NOTIFY_P99_MS,
+                            "200 p99<10ms": p99 < BAR_NOTIFY_P99_MS,
                         },
                     }
                 )
     print("\nNotification latency (writer's send / writer's 200 -> waiter has the event)")
     print("  'from 200' is negative when the waiter hears before the writer's answer arrives;")
-    print("  the bar is judged on 'from send', which includes the whole commit.")
+    print("  the bar (p99 < 10 ms) is shown for both: 'from send' also includes the write itself.")
     print_table(
         [
             "config",
@@ -331,7 +325,8 @@ def section_notify(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
             "200 p50 ms",
             "200 p99 ms",
             "errors",
-            "bar p99<10ms",
+            "bar send",
+            "bar 200",
         ],
         [
             [
@@ -343,14 +338,15 @@ def section_notify(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
                 r["from_ack_p50_ms"],
                 r["from_ack_p99_ms"],
                 sum(r["errors"].values()),
-                r["bars"]["p99<10ms"],
+                r["bars"]["send p99<10ms"],
+                r["bars"]["200 p99<10ms"],
             ]
             for r in rows
         ],
     )
     path = write_results(
         "relay_notify" + mode.suffix,
-        {"benchmark": "relay notification latency", "machine": machine_description(), "rows": rows},
+        {"benchmark": "relay notification latency", "machine": machine, "rows": rows},
     )
     print(f"wrote {path}")
 
@@ -379,6 +375,7 @@ def probe_transfers(server: Server, count: int) -> dict[str, Any]:
 
 
 def section_idle(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
+    machine = machine_description()  # date and load average at the start
     waiters = 1000 if mode.quick else args.waiters
     probes = 50 if mode.quick else 300
     spec = ServerSpec("sqlite-normal-1w", "relay", 1, {"durability": "normal"})
@@ -454,7 +451,7 @@ def section_idle(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
     )
     path = write_results(
         "relay_idle" + mode.suffix,
-        {"benchmark": "relay idle waiters", "machine": machine_description(), **result},
+        {"benchmark": "relay idle waiters", "machine": machine, **result},
     )
     print(f"wrote {path}")
 
@@ -540,6 +537,7 @@ def all_requests(raw_row: dict[str, Any]) -> dict[str, float]:
 
 
 def section_scale(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
+    machine = machine_description()  # date and load average at the start
     small, large = 1000, (50_000 if mode.quick else args.mailboxes)
     duration = 4.0 if mode.quick else 15.0
     concurrency = 16
@@ -658,7 +656,7 @@ def section_scale(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
     print("bars: " + " ".join(f"{k}:{'PASS' if v else 'FAIL'}" for k, v in result["bars"].items()))
     path = write_results(
         "relay_scale" + mode.suffix,
-        {"benchmark": "relay scale", "machine": machine_description(), **result},
+        {"benchmark": "relay scale", "machine": machine, **result},
     )
     print(f"wrote {path}")
 

@@ -299,7 +299,7 @@ def machine_description() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_model": model,
         "cpus": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
+        "load_average": os.getloadavg(),
     }
 
 
