@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from tigress.verticals.common import (
     MAX_TIME,
+    Clock,
     ContentError,
     b64url,
     int_field,
     locked_state,
     read_state_file,
+    system_clock,
     unb64url,
     write_state_file,
 )
@@ -29,12 +30,7 @@ from tigress.verticals.common import (
 NONCE_SIZE = 32
 NONCE_LIFETIME = 120
 MAX_PENDING = 32
-Clock = Callable[[], int]
 PendingNonces = list[tuple[str, int]]  # (nonce b64url, expiry time), oldest first
-
-
-def system_clock() -> int:
-    return int(time.time())
 
 
 def pending_to_json(pending: PendingNonces) -> list[list[str | int]]:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -34,8 +35,13 @@ MAX_STATE_FILE_BYTES = 1 << 20
 MAX_TIME = 2**40  # bound on Unix-seconds fields: far future, still exact in every JSON reader
 MAX_SIGNATURE_SIZE = 80  # Ed25519: 64; DER ECDSA P-256: at most 72
 FLOW_STATE_VERSION = 1
+Clock = Callable[[], int]  # Unix seconds; tests pass their own
 PUBLIC_KEY_SIZES: Mapping[str, int] = {"ed25519": 32, "p256": 65}
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def system_clock() -> int:
+    return int(time.time())
 
 
 class ContentError(VerticalError):

@@ -22,12 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tigress.verticals.access_point import (
-    Clock,
     PendingNonces,
     StatefulAccessPoint,
     parse_pending,
     pending_to_json,
-    system_clock,
 )
 from tigress.verticals.base import UnlockResult
 from tigress.verticals.car.certificates import (
@@ -39,6 +37,7 @@ from tigress.verticals.car.certificates import (
 )
 from tigress.verticals.common import (
     MAX_TIME,
+    Clock,
     ContentError,
     algorithm_field,
     b64url,
@@ -49,6 +48,7 @@ from tigress.verticals.common import (
     locked_state,
     public_key_field,
     signing_input,
+    system_clock,
     text_field,
     unb64url,
     verify_signature,

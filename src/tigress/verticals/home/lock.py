@@ -17,21 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from tigress.verticals.access_point import (
-    Clock,
     PendingNonces,
     StatefulAccessPoint,
     parse_pending,
     pending_to_json,
-    system_clock,
 )
 from tigress.verticals.common import (
     MAX_TIME,
+    Clock,
     ContentError,
     b64url,
     exact_fields,
     id_field,
     int_field,
     locked_state,
+    system_clock,
     text_field,
     unb64url,
 )

@@ -38,20 +38,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tigress.verticals.common import (
+    MAX_SIGNATURE_SIZE,
+    Clock,
     ContentError,
     algorithm_field,
     b64url,
     expect_object,
     public_key_field,
+    system_clock,
     text_field,
     unb64url,
 )
 from tigress.verticals.hotel.formats import TOKEN_SIZE, RoomKey
-from tigress.verticals.hotel.service import Clock, HotelRefusal, HotelService, _system_clock
+from tigress.verticals.hotel.service import HotelRefusal, HotelService
 
 PROBLEM_BASE = "https://tigress.dev/problems/hotel/"
 DEFAULT_MAX_BODY = 16 * 1024
-MAX_SIGNATURE = 80
 
 
 @dataclass
@@ -62,7 +64,7 @@ class HotelConfig:
     # admin endpoint (bookings can still be made locally with HotelService.create_booking).
     admin_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY
-    clock: Clock = _system_clock
+    clock: Clock = system_clock
 
 
 def create_hotel_app(config: HotelConfig) -> Starlette:
@@ -185,7 +187,7 @@ class _Handlers:
             text_field(body, "booking_code", "check-in", max_length=64),
             algorithm,
             public_key_field(body, "device_key", "check-in", algorithm),
-            unb64url(body["proof"], "check-in.proof", max_size=MAX_SIGNATURE),
+            unb64url(body["proof"], "check-in.proof", max_size=MAX_SIGNATURE_SIZE),
         )
         return {"room_key": key.to_json()}
 
@@ -221,7 +223,7 @@ class _Handlers:
             body["token"],
             algorithm,
             public_key_field(body, "device_key", "redeem", algorithm),
-            unb64url(body["proof"], "redeem.proof", max_size=MAX_SIGNATURE),
+            unb64url(body["proof"], "redeem.proof", max_size=MAX_SIGNATURE_SIZE),
             pin,
         )
         return {"room_key": key.to_json()}
@@ -247,7 +249,7 @@ class _Handlers:
             room,
             RoomKey.parse(body["room_key"]),
             _challenge(body),
-            unb64url(body["signature"], "door.signature", max_size=MAX_SIGNATURE),
+            unb64url(body["signature"], "door.signature", max_size=MAX_SIGNATURE_SIZE),
         )
         return {"opened": opened, "reason": reason}
 
@@ -269,7 +271,7 @@ def _holder_request(body: Mapping[str, Any]) -> tuple[RoomKey, str, bytes, Mappi
     return (
         RoomKey.parse(body["room_key"]),
         _challenge(body),
-        unb64url(body["signature"], "signature", max_size=MAX_SIGNATURE),
+        unb64url(body["signature"], "signature", max_size=MAX_SIGNATURE_SIZE),
         expect_object(body["params"], "params"),
     )
 

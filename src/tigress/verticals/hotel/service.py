@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,9 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tigress.verticals.common import (
+    Clock,
     ContentError,
     b64url,
     check_public_key,
+    system_clock,
     verify_signature,
 )
 from tigress.verticals.hotel.formats import (
@@ -49,7 +50,6 @@ DEFAULT_TOKEN_TTL = 600
 MAX_TOKEN_TTL = 3600
 DEFAULT_PIN_ATTEMPTS = 3
 CHALLENGE_TTL = 120
-Clock = Callable[[], int]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -112,10 +112,6 @@ class ShareGrant:
     tx_pin_required: bool
 
 
-def _system_clock() -> int:
-    return int(time.time())
-
-
 def _normalise_pin(pin: str) -> bytes:
     text = unicodedata.normalize("NFKC", pin).strip()
     if not 4 <= len(text) <= 64:
@@ -129,7 +125,7 @@ def _pin_hash(pin: str, salt: bytes) -> bytes:
 
 
 class HotelService:
-    def __init__(self, db_path: Path, *, name: str = "Hotel", clock: Clock = _system_clock) -> None:
+    def __init__(self, db_path: Path, *, name: str = "Hotel", clock: Clock = system_clock) -> None:
         self.db_path = Path(db_path)
         self._clock = clock
         schema = sqlite3.connect(self.db_path, timeout=10)
