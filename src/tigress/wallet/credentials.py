@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tigress.wallet.api import Credential, CredentialNotFound, CredentialOrigin, WalletError
-from tigress.wallet.database import Database, from_text, to_text, utc_now
-from tigress.wallet.sealing import Sealer
+from tigress.wallet.database import SealedStore, from_text, to_text, utc_now
 
 _TABLE = "credentials"
 
@@ -21,15 +20,8 @@ def _encode_data(data: Mapping[str, Any]) -> bytes:
         raise WalletError("A credential's data must be a JSON object.") from exc
 
 
-class SqliteCredentialStore:
+class SqliteCredentialStore(SealedStore):
     """:class:`tigress.wallet.api.CredentialStore` on the wallet database."""
-
-    def __init__(self, database: Database, sealer: Sealer) -> None:
-        self._db = database
-        self._sealer = sealer
-
-    def __repr__(self) -> str:
-        return "<SqliteCredentialStore>"
 
     def _values(self, credential: Credential) -> tuple[object, ...]:
         sealed = self._sealer.seal(_TABLE, credential.id, "data", _encode_data(credential.data))

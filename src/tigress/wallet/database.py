@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tigress.wallet.api import WalletCorrupted, WalletError
+from tigress.wallet.sealing import Sealer
 
 DATABASE_NAME = "wallet.db"
 SCHEMA_VERSION = 1
@@ -110,6 +111,17 @@ class Database:
     def close(self) -> None:
         with self.lock:
             self.connection.close()
+
+
+class SealedStore:
+    """Base of the stores on the wallet database whose secret columns ``sealer`` encrypts."""
+
+    def __init__(self, database: Database, sealer: Sealer) -> None:
+        self._db = database
+        self._sealer = sealer
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"  # nothing of the database or its keys
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -8,8 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from tigress.wallet.api import KeyAlgorithm, KeyNotFound, WalletError
-from tigress.wallet.database import Database, to_text, utc_now
-from tigress.wallet.sealing import Sealer
+from tigress.wallet.database import SealedStore, to_text, utc_now
 
 _TABLE = "keys"
 _ALGORITHMS: tuple[KeyAlgorithm, ...] = ("ed25519", "p256")
@@ -41,15 +40,8 @@ def _public_bytes(key: PrivateKey) -> bytes:
     )
 
 
-class SqliteKeyStore:
+class SqliteKeyStore(SealedStore):
     """:class:`tigress.wallet.api.KeyStore` on the wallet database; private keys are sealed."""
-
-    def __init__(self, database: Database, sealer: Sealer) -> None:
-        self._db = database
-        self._sealer = sealer
-
-    def __repr__(self) -> str:
-        return "<SqliteKeyStore>"
 
     def generate(self, algorithm: KeyAlgorithm, *, label: str) -> str:
         key: PrivateKey

@@ -21,8 +21,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from tigress.wallet.api import TransferNotFound, WalletCorrupted, WalletError
-from tigress.wallet.database import Database, from_text, to_text, utc_now
-from tigress.wallet.sealing import Sealer
+from tigress.wallet.database import SealedStore, from_text, to_text, utc_now
 
 _TABLE = "transfers"
 
@@ -93,15 +92,8 @@ class TransferRecord:
         return replace(self, outbox=list(self.outbox))
 
 
-class TransferStore:
+class TransferStore(SealedStore):
     """Transfer records on the wallet database."""
-
-    def __init__(self, database: Database, sealer: Sealer) -> None:
-        self._db = database
-        self._sealer = sealer
-
-    def __repr__(self) -> str:
-        return "<TransferStore>"
 
     # -- sealing ---------------------------------------------------------------------------
 
