@@ -28,7 +28,9 @@ def _config(store_url: str, tmp_path: Path) -> RelayConfig:
         public_url="https://relay.test",
         secret_file=str(tmp_path / "relay.secret"),  # relays sharing a database share it
         rate_limit_per_second=0,
-        sse_heartbeat_seconds=1.0,
+        # Long enough that a waiter seeing a write within seconds can only have been woken by
+        # the other process's NOTIFY, never by its own heartbeat re-read.
+        sse_heartbeat_seconds=15.0,
     )
 
 
@@ -125,9 +127,10 @@ def test_write_on_one_process_wakes_waiters_on_the_other(
     for seq in range(2, 7):
         for name, delay in _wake_round(writer, waiter, path, initiator, recipient, seq).items():
             latencies[name].append(delay)
-    # Woken by NOTIFY, not by a heartbeat (1 s) or the long-poll timeout (20 s).
+    # Woken by NOTIFY, not by a heartbeat (15 s) or the long-poll timeout (20 s).  Typically a
+    # few milliseconds; the bound leaves room for a heavily loaded test machine.
     for name, values in latencies.items():
-        assert max(values) < 0.5, (name, values)
+        assert max(values) < 3.0, (name, values)
 
 
 def test_privacy_scan_of_every_table(
