@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from tigress.cli.context import AppContext, pass_app
-from tigress.cli.embedded import embedded_relay
 from tigress.cli.errors import CliFailure
 from tigress.cli.exit_codes import ExitCode
 from tigress.cli.output import Output, plain
@@ -248,6 +247,8 @@ def _last_issued(owner: Credential) -> str:
 @pass_app
 def demo(app: AppContext) -> None:
     """Run all three scenarios end to end on this machine (nothing is left behind)."""
+    from tigress.cli.embedded import embedded_relay  # noqa: PLC0415 - only the demo needs a relay
+
     out = app.output
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tigress-demo-") as tmp:
@@ -255,7 +256,7 @@ def demo(app: AppContext) -> None:
         admin = new_admin_token()
         try:
             with out.waiting("Starting the relay and the hotel…"), contextlib.ExitStack() as stack:
-                relay_url = stack.enter_context(embedded_relay(root / "relay"))
+                relay_url = stack.enter_context(embedded_relay(root))
                 hotel_url = stack.enter_context(
                     hotel_server_in_thread(
                         HotelConfig(root / "hotel.db", name="Hotel Tigress", admin_token=admin)

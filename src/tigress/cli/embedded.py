@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,10 +18,24 @@ from tigress.relay.config import RelayConfig
 STARTUP_TIMEOUT = 15.0
 
 
+# The SQLite store's wake-up bus binds Unix sockets in the database's directory; their paths
+# are limited to about 100 bytes, so a deep temporary directory falls back to /tmp.
+_MAX_DIRECTORY_LENGTH = 48
+
+
 @contextlib.contextmanager
-def embedded_relay(directory: Path) -> Iterator[str]:
-    """A relay on SQLite in ``directory``; yields its base URL (= its public URL)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def embedded_relay(parent: Path) -> Iterator[str]:
+    """A relay on SQLite in a new temporary directory (removed afterwards); yields its URL."""
+    base = str(parent) if len(str(parent)) <= _MAX_DIRECTORY_LENGTH else "/tmp"  # noqa: S108
+    with (
+        tempfile.TemporaryDirectory(prefix="tigress-relay-", dir=base) as name,
+        _relay_in(Path(name)) as url,
+    ):
+        yield url
+
+
+@contextlib.contextmanager
+def _relay_in(directory: Path) -> Iterator[str]:
     # The public URL must name the port, which is known only once the socket is bound: bind a
     # probe socket to learn a free port, then give uvicorn that exact socket.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

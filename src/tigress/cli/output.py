@@ -40,9 +40,9 @@ class Output:
             self.out.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def emit(self, document: dict[str, Any]) -> None:
-        """The JSON result (``--json`` only)."""
+        """The JSON result (``--json`` only): one object per line (JSON Lines)."""
         if self.as_json:
-            sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+            sys.stdout.write(json.dumps(document, sort_keys=True) + "\n")
             sys.stdout.flush()
 
     def error(self, message: str) -> None:
