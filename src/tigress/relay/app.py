@@ -22,12 +22,19 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from tigress.relay.config import CONFIG_JSON_ENV, RelayConfig, build_config, config_from_json
 from tigress.relay.config import default_data_dir as _default_data_dir
+from tigress.relay.fastpath import Call, FastFront, Handler, Reply, problem_reply
 from tigress.relay.keys import RelayKeys, load_or_create_secret
 from tigress.relay.metrics import RelayMetrics
-from tigress.relay.middleware import MetricsMiddleware, RateLimitMiddleware
+from tigress.relay.middleware import (
+    MetricsMiddleware,
+    RateLimiter,
+    RateLimitMiddleware,
+    RequestRecorder,
+)
 from tigress.relay.notify.base import NoPushDispatcher, PushDispatcher
 from tigress.relay.notify.config import PushConfig
 from tigress.relay.notify.dispatcher import BackgroundPushDispatcher
@@ -62,8 +69,17 @@ _NO_STORE = {"cache-control": "no-store"}
 def _json(
     document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    body = COMPACT_JSON.encode(document).encode()
-    return Response(body, status, headers=headers or _NO_STORE, media_type=_JSON)
+    return _to_response(_json_reply(document, status, headers))
+
+
+def _json_reply(
+    document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Reply:
+    return Reply(COMPACT_JSON.encode(document).encode(), status, headers or _NO_STORE, _JSON)
+
+
+def _to_response(reply: Reply) -> Response:
+    return Response(reply.body, reply.status, headers=reply.headers, media_type=reply.media_type)
 
 
 def problem_response(problem: ProblemError) -> Response:
@@ -104,31 +120,22 @@ def build_push_dispatcher(config: RelayConfig, store_url: str) -> PushDispatcher
     return BackgroundPushDispatcher(push_config)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it exceeds ``limit`` — by its declared length, or
-    while streaming (chunked bodies, lying lengths) — so an oversized body is never parsed."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ProblemError("invalid-header", "Content-Length must be a decimal integer")
-        if int(declared) > limit:
-            raise ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _single_header(request: Request, name: str) -> str | None:
     values = request.headers.getlist(name)
     if len(values) > 1:
         if name == "mailbox-device-claim":
             raise ProblemError("invalid-claim", f"{name} must appear once")
         raise ProblemError("invalid-header", f"{name} must appear once")
+    return values[0] if values else None
+
+
+def _single(call: Call, name: bytes) -> str | None:
+    values = call.headers(name)
+    if len(values) > 1:
+        text = name.decode()
+        if name == b"mailbox-device-claim":
+            raise ProblemError("invalid-claim", f"{text} must appear once")
+        raise ProblemError("invalid-header", f"{text} must appear once")
     return values[0] if values else None
 
 
@@ -169,31 +176,62 @@ class RelayHandlers:
 
         return endpoint
 
-    def _mailbox_id(self, request: Request) -> uuid.UUID:
-        parsed = parse_uuid(request.path_params["mailbox_id"])
+    async def guard(self, handler: Handler, call: Call) -> Reply:
+        """Run a mailbox handler, answering its problems (and an unreachable store) as
+        problem+json."""
+        try:
+            return await handler(call)
+        except ProblemError as problem:
+            return problem_reply(problem)
+        except StoreUnavailableError as exc:
+            _log.error("store unavailable: %s", exc)
+            return problem_reply(
+                ProblemError("store-unavailable", "the relay cannot reach its store; retry")
+            )
+
+    async def create_call(self, call: Call) -> Reply:
+        return await self.guard(self.create, call)
+
+    async def mailbox_call(self, call: Call) -> Reply:
+        method = call.method
+        if method == "POST":
+            return await self.guard(self.read, call)
+        if method == "PUT":
+            return await self.guard(self.update, call)
+        if method == "DELETE":
+            return await self.guard(self.delete, call)
+        return await self.guard(self.relinquish, call)
+
+    @staticmethod
+    def _mailbox_id(request: Request) -> uuid.UUID:
+        return RelayHandlers._parse_mailbox_id(request.path_params["mailbox_id"])
+
+    @staticmethod
+    def _parse_mailbox_id(text: str) -> uuid.UUID:
+        parsed = parse_uuid(text)
         if parsed is None:
             # Malformed ids answer exactly like unknown ones.
             raise ProblemError("mailbox-not-found", "no mailbox with this identifier")
         return parsed
 
-    async def _json_body(self, request: Request, *, optional: bool = False) -> dict[str, Any]:
-        body = await _read_body(request, self.config.body_max_bytes)
+    async def _json_body(self, call: Call, *, optional: bool = False) -> dict[str, Any]:
+        body = await call.body(self.config.body_max_bytes)
         if optional and not body.strip():
             return {}
-        require_json_media_type(request.headers.get("content-type"))
+        require_json_media_type(call.header(b"content-type"))
         return parse_json_object(body)
 
     # -- /v1/m -----------------------------------------------------------------------------------
 
-    async def create(self, request: Request) -> Response:
+    async def create(self, call: Call) -> Reply:
         try:
-            claim = parse_claim(_single_header(request, "mailbox-device-claim"))
-            request_id_header = _single_header(request, "mailbox-request-id")
+            claim = parse_claim(_single(call, b"mailbox-device-claim"))
+            request_id_header = _single(call, b"mailbox-request-id")
             request_id = parse_request_id(request_id_header)
             check_attestation(
-                _single_header(request, "mailbox-device-attestation"), self.config.attestation_max
+                _single(call, b"mailbox-device-attestation"), self.config.attestation_max
             )
-            body = await self._json_body(request)
+            body = await self._json_body(call)
             service = self._service()
             parsed = parse_create(body, service.now(), self.config)
         except ProblemError:
@@ -201,7 +239,7 @@ class RelayHandlers:
             raise
         outcome = await service.create(claim, request_id, parsed)
         assert request_id_header is not None
-        return _json(
+        return _json_reply(
             {
                 "urlLink": f"{self._public}/v1/m/{outcome.mailbox_id}",
                 "isPushNotificationSupported": outcome.push_supported,
@@ -213,16 +251,13 @@ class RelayHandlers:
     # -- /v1/m/{id} ------------------------------------------------------------------------------
 
     async def mailbox(self, request: Request) -> Response:
-        method = request.method
-        if method == "POST":
-            return await self.read(request)
-        if method == "PUT":
-            return await self.update(request)
-        if method in {"GET", "HEAD"}:
+        if request.method in {"GET", "HEAD"}:
             return await self.preview(request)
-        if method == "DELETE":
-            return await self.delete(request)
-        return await self.relinquish(request)
+        call = Call(request.scope, request.receive, request.path_params["mailbox_id"])
+        return _to_response(await self.mailbox_call(call))
+
+    async def create_endpoint(self, request: Request) -> Response:
+        return _to_response(await self.create_call(Call(request.scope, request.receive, "")))
 
     async def preview(self, request: Request) -> Response:
         mailbox_id = self._mailbox_id(request)
@@ -235,16 +270,15 @@ class RelayHandlers:
         )
         return Response(page, 200, headers=PREVIEW_HEADERS, media_type="text/html; charset=utf-8")
 
-    async def read(self, request: Request) -> Response:
-        mailbox_id = self._mailbox_id(request)
-        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
-        query = request.query_params
-        after = parse_cursor(query.get("after"), "after")
-        wait = parse_wait(query.get("wait"), self.config.long_poll_max_seconds)
-        body = await self._json_body(request, optional=True)
+    async def read(self, call: Call) -> Reply:
+        mailbox_id = self._parse_mailbox_id(call.path_id)
+        claim = parse_claim(_single(call, b"mailbox-device-claim"))
+        after = parse_cursor(call.query("after"), "after")
+        wait = parse_wait(call.query("wait"), self.config.long_poll_max_seconds)
+        body = await self._json_body(call, optional=True)
         token = parse_read(body, self.config)
         outcome = await self._service().read(mailbox_id, claim, token=token, after=after, wait=wait)
-        return _json(self._read_document(outcome))
+        return _json_reply(self._read_document(outcome))
 
     @staticmethod
     def _read_document(outcome: ReadOutcome) -> dict[str, Any]:
@@ -265,47 +299,45 @@ class RelayHandlers:
             ]
         return document
 
-    async def update(self, request: Request) -> Response:
-        mailbox_id = self._mailbox_id(request)
-        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
-        request_id_header = _single_header(request, "mailbox-request-id")
+    async def update(self, call: Call) -> Reply:
+        mailbox_id = self._parse_mailbox_id(call.path_id)
+        claim = parse_claim(_single(call, b"mailbox-device-claim"))
+        request_id_header = _single(call, b"mailbox-request-id")
         request_id = parse_request_id(request_id_header)
-        check_attestation(
-            _single_header(request, "mailbox-device-attestation"), self.config.attestation_max
-        )
-        parsed = parse_update(await self._json_body(request), self.config)
+        check_attestation(_single(call, b"mailbox-device-attestation"), self.config.attestation_max)
+        parsed = parse_update(await self._json_body(call), self.config)
         outcome = await self._service().update(mailbox_id, claim, request_id, parsed)
         assert request_id_header is not None
         document: dict[str, Any] = {"isPushNotificationSupported": outcome.push_supported}
         if not outcome.duplicate:
             document["seq"] = outcome.seq
-        return _json(
+        return _json_reply(
             document,
             201 if outcome.duplicate else 200,
             {"cache-control": "no-store", "mailbox-request-id": request_id_header},
         )
 
-    async def delete(self, request: Request) -> Response:
-        mailbox_id = self._mailbox_id(request)
-        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
-        request_id_header = _single_header(request, "mailbox-request-id")
+    async def delete(self, call: Call) -> Reply:
+        mailbox_id = self._parse_mailbox_id(call.path_id)
+        claim = parse_claim(_single(call, b"mailbox-device-claim"))
+        request_id_header = _single(call, b"mailbox-request-id")
         request_id = parse_request_id(request_id_header)
         duplicate = await self._service().delete(mailbox_id, claim, request_id)
         assert request_id_header is not None
-        return _json(
+        return _json_reply(
             {},
             201 if duplicate else 200,
             {"cache-control": "no-store", "mailbox-request-id": request_id_header},
         )
 
-    async def relinquish(self, request: Request) -> Response:
-        mailbox_id = self._mailbox_id(request)
-        claim = parse_claim(_single_header(request, "mailbox-device-claim"))
-        request_id_header = _single_header(request, "mailbox-request-id")
+    async def relinquish(self, call: Call) -> Reply:
+        mailbox_id = self._parse_mailbox_id(call.path_id)
+        claim = parse_claim(_single(call, b"mailbox-device-claim"))
+        request_id_header = _single(call, b"mailbox-request-id")
         request_id = parse_request_id(request_id_header)
         duplicate = await self._service().relinquish(mailbox_id, claim, request_id)
         assert request_id_header is not None
-        return _json(
+        return _json_reply(
             {},
             201 if duplicate else 200,
             {"cache-control": "no-store", "mailbox-request-id": request_id_header},
@@ -414,6 +446,24 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(problem)
 
 
+class RelayApp(Starlette):
+    """The Starlette application, with the transfer endpoints served by a :class:`FastFront`
+    ahead of Starlette's middleware and router (same behaviour, far less work per request)."""
+
+    def __init__(self, front: FastFront, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._front = front
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            target = self._front.route(scope)
+            if target is not None:
+                scope["app"] = self
+                await self._front.serve(scope, receive, send, *target)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: RelayConfig | None = None,
     *,
@@ -456,7 +506,7 @@ def create_app(
             await the_store.close()
 
     routes = [
-        Route("/v1/m", guarded(handlers.create), methods=["POST"]),
+        Route("/v1/m", handlers.create_endpoint, methods=["POST"]),
         Route(
             "/v1/m/{mailbox_id}",
             guarded(handlers.mailbox),
@@ -468,16 +518,16 @@ def create_app(
         Route("/readyz", handlers.readyz, methods=["GET"]),
         Route("/metrics", handlers.metrics_endpoint, methods=["GET"]),
     ]
+    limiter = RateLimiter(
+        rate=config.rate_limit_per_second, burst=config.rate_limit_burst, metrics=metrics
+    )
+    recorder = RequestRecorder(metrics=metrics, access_log=config.access_log)
     middleware = [
-        Middleware(MetricsMiddleware, metrics=metrics, access_log=config.access_log),
-        Middleware(
-            RateLimitMiddleware,
-            rate=config.rate_limit_per_second,
-            burst=config.rate_limit_burst,
-            metrics=metrics,
-        ),
+        Middleware(MetricsMiddleware, recorder=recorder),
+        Middleware(RateLimitMiddleware, limiter=limiter),
     ]
-    return Starlette(
+    return RelayApp(
+        FastFront(handlers.create_call, handlers.mailbox_call, limiter, recorder),
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,

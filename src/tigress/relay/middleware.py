@@ -26,21 +26,20 @@ def route_template(path: str) -> str:
     return "other"
 
 
-class RateLimitMiddleware:
+class RateLimiter:
     """A token bucket per client address.  Addresses live only in this dict, never on disk or in
     a log; the dict is pruned of full buckets when it grows."""
 
-    def __init__(self, app: ASGIApp, *, rate: float, burst: int, metrics: RelayMetrics) -> None:
-        self._app = app
+    def __init__(self, *, rate: float, burst: int, metrics: RelayMetrics) -> None:
         self._rate = rate
         self._burst = float(burst)
         self._metrics = metrics
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._rate <= 0 or scope["path"] in _UNLIMITED_PATHS:
-            await self._app(scope, receive, send)
-            return
+    def check(self, scope: Scope) -> ProblemError | None:
+        """Take a token for this request's address; the 429 problem when none is left."""
+        if self._rate <= 0 or scope["path"] in _UNLIMITED_PATHS:
+            return None
         client = scope.get("client")
         address = client[0] if client else ""
         now = time.monotonic()
@@ -52,27 +51,39 @@ class RateLimitMiddleware:
         if tokens < 1.0:
             self._metrics.rate_limited += 1
             retry_after = max(1, math.ceil((1.0 - tokens) / self._rate))
-            await _send_problem(
-                send,
-                ProblemError(
-                    "rate-limited",
-                    f"more than {self._rate:g} requests per second from this address;"
-                    f" retry after {retry_after} s",
-                    headers={"retry-after": str(retry_after)},
-                ),
+            return ProblemError(
+                "rate-limited",
+                f"more than {self._rate:g} requests per second from this address;"
+                f" retry after {retry_after} s",
+                headers={"retry-after": str(retry_after)},
             )
-            return
         self._buckets[address] = (tokens - 1.0, now)
         if len(self._buckets) > _MAX_TRACKED_ADDRESSES:
             self._prune(now)
-        await self._app(scope, receive, send)
+        return None
 
     def _prune(self, now: float) -> None:
         full_after = self._burst / self._rate
         self._buckets = {a: b for a, b in self._buckets.items() if now - b[1] < full_after}
 
 
-async def _send_problem(send: Send, problem: ProblemError) -> None:
+class RateLimitMiddleware:
+    """Applies a :class:`RateLimiter` (shared with the fast path) to every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+        self._app = app
+        self._limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self._limiter.check(scope)
+            if problem is not None:
+                await send_rate_limited(send, problem)
+                return
+        await self._app(scope, receive, send)
+
+
+async def send_rate_limited(send: Send, problem: ProblemError) -> None:
     body = problem.body()
     headers = [
         (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
@@ -84,13 +95,36 @@ async def _send_problem(send: Send, problem: ProblemError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class MetricsMiddleware:
+class RequestRecorder:
     """Counts every request by route template and status, times it, optionally logs it."""
 
-    def __init__(self, app: ASGIApp, *, metrics: RelayMetrics, access_log: bool) -> None:
-        self._app = app
+    def __init__(self, *, metrics: RelayMetrics, access_log: bool) -> None:
         self._metrics = metrics
         self._access_log = access_log
+
+    def record(self, scope: Scope, status: int, elapsed: float) -> None:
+        path: str = scope["path"]
+        route = route_template(path)
+        self._metrics.observe_request(route, scope["method"], status, elapsed)
+        if self._access_log:
+            extra = {
+                "route": route,
+                "method": scope["method"],
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+            }
+            if path.startswith("/v1/m/"):
+                # At most an 8-hex-character prefix: enough to correlate, never the capability.
+                extra["mailbox"] = path[6:14]
+            _access_log.info("request", extra=extra)
+
+
+class MetricsMiddleware:
+    """Applies a :class:`RequestRecorder` to every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, recorder: RequestRecorder) -> None:
+        self._app = app
+        self._recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,18 +142,4 @@ class MetricsMiddleware:
         try:
             await self._app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - started
-            path: str = scope["path"]
-            route = route_template(path)
-            self._metrics.observe_request(route, scope["method"], status, elapsed)
-            if self._access_log:
-                extra = {
-                    "route": route,
-                    "method": scope["method"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                }
-                if path.startswith("/v1/m/"):
-                    # At most an 8-hex-character prefix: enough to correlate, never the capability.
-                    extra["mailbox"] = path[6:14]
-                _access_log.info("request", extra=extra)
+            self._recorder.record(scope, status, time.perf_counter() - started)

@@ -1,0 +1,200 @@
+"""The hot routes served straight from ASGI, without Starlette's per-request layers.
+
+Every request of a transfer (``POST /v1/m`` and ``POST``/``PUT``/``DELETE``/``PATCH`` on
+``/v1/m/{id}``) would otherwise pass seven ASGI layers (server-error, metrics, rate limit,
+exception, router, route, request/response wrappers), each with its own closures and ``send``
+wrapper, and build a ``Request``, a ``Headers`` copy and a ``Response``.  Here the same steps run
+inline, in the same order and with the same results: rate limit, handler, problem mapping,
+metrics and access log, and a plain-text 500 for an unexpected error (which is then re-raised
+for the server to log, as Starlette's ``ServerErrorMiddleware`` does).  Everything else — and
+these paths with any other method — goes to the Starlette application unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from tigress.relay.middleware import RateLimiter, RequestRecorder, send_rate_limited
+from tigress.relay.problems import PROBLEM_CONTENT_TYPE, ProblemError
+
+_INTERNAL_ERROR = b"Internal Server Error"
+_INTERNAL_ERROR_HEADERS = [
+    (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
+    (b"content-type", b"text/plain; charset=utf-8"),
+]
+MAILBOX_METHODS = frozenset(("POST", "PUT", "DELETE", "PATCH"))
+
+
+class Reply:
+    """A response: what a Starlette ``Response(body, status, headers, media_type)`` would send,
+    with the same header order (given headers, then content-length, then content-type)."""
+
+    __slots__ = ("body", "headers", "media_type", "status")
+
+    def __init__(
+        self, body: bytes, status: int, headers: Mapping[str, str], media_type: str
+    ) -> None:
+        self.body = body
+        self.status = status
+        self.headers = headers
+        self.media_type = media_type
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append((b"content-type", self.media_type.encode("latin-1")))
+        return raw
+
+    async def send(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": self.raw_headers()}
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def problem_reply(problem: ProblemError) -> Reply:
+    return Reply(
+        problem.body(),
+        problem.status,
+        {"cache-control": "no-store", **problem.headers},
+        PROBLEM_CONTENT_TYPE,
+    )
+
+
+class Call:
+    """One request to a mailbox endpoint: method, the path's mailbox id, headers, query, body."""
+
+    __slots__ = ("_headers", "_query", "_receive", "_scope", "method", "path_id")
+
+    def __init__(self, scope: Scope, receive: Receive, path_id: str) -> None:
+        self._scope = scope
+        self._receive = receive
+        self.method: str = scope["method"]
+        self.path_id = path_id
+        self._headers: dict[bytes, list[str]] | None = None
+        self._query: QueryParams | None = None
+
+    def headers(self, name: bytes) -> list[str]:
+        """Every value of the header ``name`` (lower case), in order."""
+        headers = self._headers
+        if headers is None:
+            headers = {}
+            for key, value in self._scope["headers"]:
+                values = headers.get(key)
+                if values is None:
+                    headers[key] = [value.decode("latin-1")]
+                else:
+                    values.append(value.decode("latin-1"))
+            self._headers = headers
+        return headers.get(name, [])
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of a header, or None."""
+        values = self.headers(name)
+        return values[0] if values else None
+
+    def query(self, name: str) -> str | None:
+        if not self._scope.get("query_string"):
+            return None
+        if self._query is None:
+            self._query = QueryParams(self._scope["query_string"])
+        return self._query.get(name)
+
+    async def body(self, limit: int) -> bytes:
+        """The body, refused with 413 as soon as it exceeds ``limit`` — by its declared length,
+        or while streaming (chunked bodies, lying lengths) — so an oversized body is never
+        parsed."""
+        declared = self.header(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise ProblemError("invalid-header", "Content-Length must be a decimal integer")
+            if int(declared) > limit:
+                raise ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.request":
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise ProblemError(
+                        "body-too-large", f"the body exceeds the limit of {limit} bytes"
+                    )
+                if chunk:
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: A mailbox endpoint: a request in, a reply out (problems already mapped to replies).
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+class FastFront:
+    """Serves the transfer endpoints directly (see :meth:`route` for which)."""
+
+    def __init__(
+        self,
+        create: Handler,
+        mailbox: Handler,
+        limiter: RateLimiter,
+        recorder: RequestRecorder,
+    ) -> None:
+        self._create = create
+        self._mailbox = mailbox
+        self._limiter = limiter
+        self._recorder = recorder
+
+    def route(self, scope: Scope) -> tuple[Handler, str] | None:
+        """The handler and path id for a request this front serves, else None."""
+        if scope.get("root_path"):
+            return None  # mounted under a prefix: let Starlette resolve the route
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/v1/m":
+            return (self._create, "") if method == "POST" else None
+        if path.startswith("/v1/m/") and method in MAILBOX_METHODS:
+            path_id = path[6:]
+            if path_id and "/" not in path_id:
+                return self._mailbox, path_id
+        return None
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, handler: Handler, path_id: str
+    ) -> None:
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        try:
+            problem = self._limiter.check(scope)
+            if problem is not None:
+                status = problem.status
+                response_started = True
+                await send_rate_limited(send, problem)
+                return
+            reply = await handler(Call(scope, receive, path_id))
+            status = reply.status
+            response_started = True
+            await reply.send(send)
+        except Exception:
+            if not response_started:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": list(_INTERNAL_ERROR_HEADERS),
+                    }
+                )
+                await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
+            raise
+        finally:
+            self._recorder.record(scope, status, time.perf_counter() - started)
