@@ -333,15 +333,15 @@ def receive(app: AppContext, invitation: str, pin: str | None, wait: timedelta |
                     ExitCode.UNREACHABLE,
                 ) from None
             raise
-        record = _maybe_ask_pin(app, runner, record, given=pin is not None)
+        record = _maybe_ask_pin(app, runner, record)
         if wait is not None and record.status == TransferStatus.PENDING:
             record = wait_for(app, runner, record.id, wait.total_seconds(), "Receiving…")
-            record = _maybe_ask_pin(app, runner, record, given=pin is not None)
+            record = _maybe_ask_pin(app, runner, record)
         report(app, runner.wallet, record, waited=wait is not None)
 
 
 def _maybe_ask_pin(
-    app: AppContext, runner: TransferRunner, record: TransferRecord, *, given: bool
+    app: AppContext, runner: TransferRunner, record: TransferRecord
 ) -> TransferRecord:
     """In a terminal, ask for the PIN while the transfer wants one."""
     while record.status == TransferStatus.WAITING_FOR_PIN and app.interactive and not app.as_json:
@@ -351,7 +351,6 @@ def _maybe_ask_pin(
             break
         with app.output.waiting("Checking the PIN…"):
             record = runner.advance(record.id, pin=entered.strip())
-    del given
     return record
 
 
@@ -390,7 +389,7 @@ def continue_(
                 record = runner.advance(record.id, pin=pin)
                 if wait is not None and record.status == TransferStatus.PENDING:
                     record = runner.complete(record.id, timeout=wait.total_seconds())
-            record = _maybe_ask_pin(app, runner, record, given=pin is not None)
+            record = _maybe_ask_pin(app, runner, record)
             report(app, runner.wallet, record, waited=wait is not None)
             return
         records = _continue_all(app, runner, wait)
