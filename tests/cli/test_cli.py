@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.cli.conftest import HOTEL_ADMIN, Tigress
@@ -20,13 +21,15 @@ def init(tigress: Tigress, *names: str) -> None:
         assert run.code == 0, run.err
 
 
-def home_share(tigress: Tigress, tmp_path: Path, relay: RelayProcess, *extra: str) -> dict:
+def home_share(
+    tigress: Tigress, tmp_path: Path, relay: RelayProcess, *extra: str
+) -> dict[str, Any]:
     init(tigress, "anita", "jared")
     lock = tmp_path / "door.json"
     assert tigress("anita", "home", "setup", "--lock", str(lock), "--label", "Front door").code == 0
     run = tigress("anita", "--json", "share", "Front door", "--relay", relay.base_url, *extra)
     assert run.code == 0, run.err
-    return run.json()
+    return dict(run.json())
 
 
 # --- wallet ---------------------------------------------------------------------------------
