@@ -7,7 +7,6 @@ and accepts the ``tigress-noise-v1`` payload type.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,19 +14,11 @@ from urllib.parse import urlsplit
 
 from tigress.client.errors import RelayError, RelayUntrusted
 from tigress.client.relay import RelayClient
+from tigress.protocol.invitation import is_loopback_host
 
 TRUSTED_RELAYS_ENV = "TIGRESS_TRUSTED_RELAYS"
 REQUIRED_API_VERSION = "v1"
 REQUIRED_PAYLOAD_TYPE = "tigress-noise-v1"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def normalise_origin(origin: str) -> str:
@@ -70,7 +61,7 @@ class RelayTrust:
         """Allow-list and scheme checks (no network); returns the normalised origin."""
         normalised = normalise_origin(origin)
         parts = urlsplit(normalised)
-        if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
+        if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
             raise RelayUntrusted(
                 f"The relay {normalised} does not use https; only a relay on this machine may."
             )

@@ -335,11 +335,15 @@ def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name, an IP literal, or a bracketed IPv6 literal) is this machine.
+
+    Only loopback hosts may use plain http (development); everything else needs https.
+    """
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -465,7 +469,7 @@ def _check_stored_secret(secret: object) -> None:
 def _origin(scheme: str, host: str, port: int | None) -> str:
     if scheme not in _DEFAULT_PORTS:
         raise InvitationError(f"unsupported scheme '{_shorten(scheme)}' (expected https)")
-    if scheme == "http" and not _is_loopback(host):
+    if scheme == "http" and not is_loopback_host(host):
         raise InvitationError("plain http is allowed only for loopback hosts; use https")
     shown_port = "" if port is None or port == _DEFAULT_PORTS[scheme] else f":{port}"
     return f"{scheme}://{_host_for_url(host)}{shown_port}"

@@ -22,11 +22,11 @@ with ``credential_type`` naming what the token redeems for::
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from tigress.protocol.invitation import is_loopback_host
 from tigress.protocol.messages import FORMAT_AUTHORIZATION_TOKEN
 from tigress.verticals.common import (
     MAX_TIME,
@@ -212,18 +212,9 @@ def entity_url(value: Any, where: str) -> str:
         raise ContentError(f"{where} must be printable ASCII")
     if parts.scheme == "https":
         return value.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return value.rstrip("/")
     raise ContentError(f"{where} must use https (plain http is allowed only on loopback)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def token_hash(token: str) -> bytes:
