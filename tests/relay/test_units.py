@@ -18,6 +18,7 @@ from tigress.relay.config import ConfigError, RelayConfig, build_config, config_
 from tigress.relay.keys import RelayKeys, SecretFileError, load_or_create_secret
 from tigress.relay.problems import PROBLEM_TYPES, ProblemError
 from tigress.relay.stores import StoreURLError, open_store, sqlite_path_from_url
+from tigress.relay.stores import sqlite as sqlite_store
 from tigress.relay.stores.base import (
     DisplayInformation,
     NewMailbox,
@@ -248,10 +249,54 @@ async def test_schema_migration_is_recorded(tmp_path: Path) -> None:
     async with SQLiteStore(path).opened():
         pass
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     async with SQLiteStore(path).opened() as reopened:
         await reopened.health_check()
+
+
+@pytest.mark.anyio
+async def test_version_one_database_keeps_its_messages_in_a_rowid_table(tmp_path: Path) -> None:
+    """Migration 2 rebuilds the message table (version 1 was WITHOUT ROWID, which pushed every
+    ~1.4 KB frame into an overflow page); what a live mailbox holds survives it."""
+    path = tmp_path / "relay.db"
+    keys = RelayKeys(b"m" * 32)
+    mailbox, claim = uuid.uuid4().bytes, uuid.uuid4().bytes
+    key = keys.mailbox_key(mailbox)
+    frame = "QUJD" * 350  # 1,400 characters, like a padded frame
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for statement in sqlite_store._MIGRATIONS[0].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO mailbox (id, key, i_claim, rights, created_at, expires_at, title,"
+            " description, image_url, last_seq, n_messages) VALUES"
+            " (7, ?, ?, 'RWD', 0, ?, 't', 'd', 'https://i.example/x.png', 2, 2)",
+            (key, keys.claim_hash(mailbox, claim), 10**10),
+        )
+        conn.executemany(
+            "INSERT INTO message (mailbox, seq, side, type, data) VALUES (7, ?, ?, 'T', ?)",
+            [(1, "i", frame), (2, "r", "cmVwbHk=")],
+        )
+    async with SQLiteStore(path).opened() as store:
+        latest = await store.latest_message(key, Side.INITIATOR)
+        assert latest is not None and (latest.seq, latest.payload.data) == (1, frame)
+        replies = await store.read_messages(key, Side.RECIPIENT, 0, 10)
+        assert [(m.seq, m.payload.data) for m in replies] == [(2, "cmVwbHk=")]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+        table = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'message'").fetchone()
+        assert "WITHOUT ROWID" not in table[0].upper()
+        # One message per (mailbox, seq) is still enforced.
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO message VALUES (7, 2, 'i', 'T', 'eA==')")
+        # A 1.4 KB frame now fits in its leaf page: no overflow page per message.
+        conn.execute("INSERT INTO message VALUES (7, 3, 'i', 'T', ?)", (frame,))
+        overflow = conn.execute(
+            "SELECT count(*) FROM dbstat WHERE name = 'message' AND pagetype = 'overflow'"
+        ).fetchone()[0]
+        assert overflow == 0
 
 
 @pytest.mark.anyio

@@ -103,6 +103,25 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX create_request_mailbox ON create_request (mailbox);
     """,
+    # 2: messages move to a rowid table.  A WITHOUT ROWID table is an index B-tree, whose cells
+    # keep at most ~1 KB on a 4 KiB page, so every ~1.4 KB frame spilled into an overflow page of
+    # its own (one more page to write per message, and a freed overflow page is not zeroed by
+    # secure_delete=FAST).  A rowid table keeps up to ~4 KB in the leaf; the unique index keeps
+    # (mailbox, seq) lookups and the one-message-per-seq invariant.
+    """
+    CREATE TABLE message_v2 (
+        mailbox INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        side    TEXT NOT NULL,
+        type    TEXT NOT NULL,
+        data    TEXT NOT NULL
+    );
+    INSERT INTO message_v2 (mailbox, seq, side, type, data)
+        SELECT mailbox, seq, side, type, data FROM message ORDER BY mailbox, seq;
+    DROP TABLE message;
+    ALTER TABLE message_v2 RENAME TO message;
+    CREATE UNIQUE INDEX message_seq ON message (mailbox, seq);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
