@@ -19,6 +19,7 @@ from tigress.relay.stores.base import (
     AppendResult,
     DisplayInformation,
     MailboxStore,
+    MailboxView,
     NewMailbox,
     Payload,
     Side,
@@ -51,11 +52,12 @@ def _new(
     create_claim: bytes | None = None,
     expires_at: int = 10**10,
     token: bytes | None = b"itoken",
+    rights: str = "RWD",
 ) -> NewMailbox:
     return NewMailbox(
         key=KEYS.mailbox_key(mailbox),
         initiator_claim=KEYS.claim_hash(mailbox, claim),
-        access_rights="RWD",
+        access_rights=rights,
         created_at=0,
         expires_at=expires_at,
         display=DisplayInformation("Car key", "blue car", "https://img.example/car.png"),
@@ -322,6 +324,168 @@ async def test_relinquish_delete_and_tombstones(store: MailboxStore) -> None:
     assert unknown.status is WriteStatus.NOT_FOUND
     # Past its expiry a tombstone is unknown too.
     assert await store.get_mailbox(key, 10**10) is None
+
+
+@pytest.mark.anyio
+async def test_read_mailbox_finds_the_side_and_the_peers_messages(store: MailboxStore) -> None:
+    mailbox, claim = uuid.uuid4().bytes, uuid.uuid4().bytes
+    await store.create_mailbox(_new(mailbox, claim, expires_at=5_000))
+    key = KEYS.mailbox_key(mailbox)
+    initiator = KEYS.claim_hash(mailbox, claim)
+    recipient = KEYS.claim_hash(mailbox, b"r" * 16)
+    stranger = KEYS.claim_hash(mailbox, b"s" * 16)
+
+    async def view(claim_hash: bytes, after: int | None = None, limit: int = 64) -> MailboxView:
+        found = await store.read_mailbox(key, claim_hash, NOW, after=after, limit=limit)
+        assert found is not None
+        return found
+
+    def seqs(found: MailboxView) -> list[tuple[int, Side, str]]:
+        return [(m.seq, m.side, m.payload.data) for m in found.messages]
+
+    unknown = KEYS.mailbox_key(b"u" * 16)
+    assert await store.read_mailbox(unknown, initiator, NOW, after=None, limit=64) is None
+    # A claim that holds no side (a reader about to bind) sees the initiator's messages.
+    first = await view(stranger)
+    assert first.side is None and seqs(first) == [(1, Side.INITIATOR, "Zmlyc3Q=")]
+    assert first.state == await store.get_mailbox(key, NOW)
+    own = await view(initiator)
+    assert own.side is Side.INITIATOR and own.messages == []
+
+    assert await store.bind_recipient(key, recipient, None, NOW) is WriteStatus.OK
+    for side, claim_hash, data in (
+        (Side.RECIPIENT, recipient, "dHdv"),
+        (Side.RECIPIENT, recipient, "dGhyZWU="),
+        (Side.INITIATOR, initiator, "Zm91cg=="),
+    ):
+        appended = await store.append_message(
+            key,
+            side,
+            claim_hash,
+            payload=Payload(AEAD, data),
+            request_id=_rid(),
+            token=None,
+            now=NOW,
+            max_messages=64,
+        )
+        assert appended.status is WriteStatus.OK
+    # Without a cursor: the peer's latest message only.
+    as_recipient = await view(recipient)
+    assert as_recipient.side is Side.RECIPIENT
+    assert seqs(as_recipient) == [(4, Side.INITIATOR, "Zm91cg==")]
+    as_initiator = await view(initiator)
+    assert as_initiator.side is Side.INITIATOR
+    assert seqs(as_initiator) == [(3, Side.RECIPIENT, "dGhyZWU=")]
+    assert as_initiator.state.recipient_claim == recipient and as_initiator.state.last_seq == 4
+    # With a cursor: every peer message after it, ascending, at most ``limit``.
+    assert [m.seq for m in (await view(initiator, after=0)).messages] == [2, 3]
+    assert [m.seq for m in (await view(initiator, after=2)).messages] == [3]
+    assert [m.seq for m in (await view(initiator, after=0, limit=1)).messages] == [2]
+    assert [m.seq for m in (await view(initiator, after=3)).messages] == []
+    assert [m.seq for m in (await view(recipient, after=0)).messages] == [1, 4]
+    assert (await view(stranger)).side is None
+
+    deleted = await store.delete_mailbox(key, Side.INITIATOR, initiator, _rid(), NOW)
+    assert deleted.status is WriteStatus.OK
+    tomb = await view(recipient, after=0)
+    assert tomb.state.deleted and tomb.side is Side.RECIPIENT and tomb.messages == []
+    assert (await view(stranger)).side is None
+    assert await store.read_mailbox(key, initiator, 5_000, after=None, limit=64) is None
+
+
+@pytest.mark.anyio
+async def test_writes_find_the_claims_side_and_check_its_rights(store: MailboxStore) -> None:
+    mailbox, claim = uuid.uuid4().bytes, uuid.uuid4().bytes
+    await store.create_mailbox(_new(mailbox, claim, rights="R"))
+    key = KEYS.mailbox_key(mailbox)
+    initiator = KEYS.claim_hash(mailbox, claim)
+    recipient = KEYS.claim_hash(mailbox, b"r" * 16)
+    stranger = KEYS.claim_hash(mailbox, b"s" * 16)
+
+    async def append(
+        claim_hash: bytes, rid: bytes, token: bytes | None = None, right: str | None = "W"
+    ) -> AppendResult:
+        return await store.append_message(
+            key,
+            None,
+            claim_hash,
+            payload=Payload(AEAD, "eA=="),
+            request_id=rid,
+            token=token,
+            now=NOW,
+            max_messages=64,
+            recipient_right=right,
+        )
+
+    rid = _rid()
+    mine = await append(initiator, rid)
+    assert (mine.status, mine.seq, mine.side, mine.has_token) == (
+        WriteStatus.OK,
+        2,
+        Side.INITIATOR,
+        True,
+    )
+    again = await append(initiator, rid)
+    assert (again.status, again.side, again.has_token) == (
+        WriteStatus.DUPLICATE,
+        Side.INITIATOR,
+        True,
+    )
+    assert (await append(stranger, _rid())).status is WriteStatus.CLAIM_MISMATCH
+    assert await store.bind_recipient(key, recipient, None, NOW) is WriteStatus.OK
+    # The rights are "R": the recipient may neither write nor delete.
+    assert (await append(recipient, _rid())).status is WriteStatus.ACCESS_DENIED
+    explicit = await store.append_message(
+        key,
+        Side.RECIPIENT,
+        recipient,
+        payload=Payload(AEAD, "eA=="),
+        request_id=_rid(),
+        token=None,
+        now=NOW,
+        max_messages=64,
+        recipient_right="W",
+    )
+    assert explicit.status is WriteStatus.ACCESS_DENIED
+    allowed = await append(recipient, _rid(), token=b"rtoken", right=None)
+    assert (allowed.status, allowed.seq, allowed.side, allowed.has_token, allowed.peer_token) == (
+        WriteStatus.OK,
+        3,
+        Side.RECIPIENT,
+        True,
+        b"itoken",
+    )
+    denied = await store.delete_mailbox(key, None, recipient, _rid(), NOW, recipient_right="D")
+    assert denied.status is WriteStatus.ACCESS_DENIED
+    assert (await store.delete_mailbox(key, None, stranger, _rid(), NOW)).status is (
+        WriteStatus.CLAIM_MISMATCH
+    )
+    drid = _rid()
+    deleted = await store.delete_mailbox(key, None, initiator, drid, NOW, recipient_right="D")
+    assert (deleted.status, deleted.side, deleted.last_seq, deleted.had_recipient) == (
+        WriteStatus.OK,
+        Side.INITIATOR,
+        3,
+        True,
+    )
+    assert deleted.peer_token == b"rtoken"
+    # On a tombstone: a stranger cannot tell it from an unknown id; the parties learn it is gone
+    # (before any rights check); the deleting request again is a duplicate.
+    assert (await store.delete_mailbox(key, None, stranger, drid, NOW)).status is (
+        WriteStatus.NOT_FOUND
+    )
+    assert (await store.delete_mailbox(key, None, initiator, drid, NOW)).status is (
+        WriteStatus.DUPLICATE
+    )
+    late = await store.delete_mailbox(key, None, recipient, _rid(), NOW, recipient_right="D")
+    assert late.status is WriteStatus.DELETED
+    assert (await append(stranger, _rid())).status is WriteStatus.NOT_FOUND
+    assert (await append(recipient, _rid())).status is WriteStatus.DELETED
+    assert (await append(initiator, _rid())).status is WriteStatus.DELETED
+    unknown = KEYS.mailbox_key(b"u" * 16)
+    assert (await store.delete_mailbox(unknown, None, initiator, drid, NOW)).status is (
+        WriteStatus.NOT_FOUND
+    )
 
 
 @pytest.mark.anyio

@@ -87,6 +87,14 @@ def test_peer_write_triggers_the_webhook(
             headers=headers(recipient, new_id()),
         )
         assert reply.status_code == 200
+        assert reply.json()["isPushNotificationSupported"] is False  # the recipient has none
+        # The initiator's token, deposited at create, still counts for its later updates.
+        onward = http.put(
+            path,
+            json={"payload": {"type": AEAD, "data": "b253YXJk"}},
+            headers=headers(initiator, new_id()),
+        )
+        assert onward.json() == {"isPushNotificationSupported": True, "seq": 3}
         deadline = time.monotonic() + 10
         while not received and time.monotonic() < deadline:
             time.sleep(0.02)

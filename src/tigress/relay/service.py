@@ -7,7 +7,6 @@ everything in between lives here.  Errors are raised as :class:`ProblemError`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 import uuid
@@ -20,6 +19,7 @@ from tigress.relay.metrics import RelayMetrics
 from tigress.relay.notify.base import NotificationTokenError, PushDispatcher
 from tigress.relay.problems import ProblemError, invalid_field
 from tigress.relay.stores.base import (
+    AppendResult,
     DisplayInformation,
     MailboxState,
     MailboxStore,
@@ -29,6 +29,7 @@ from tigress.relay.stores.base import (
     SweepResult,
     WriteStatus,
 )
+from tigress.relay.stores.base import side_of as _side_of
 from tigress.relay.validation import CreateMailboxRequest, NotificationToken, UpdateMailboxRequest
 
 _log = logging.getLogger("tigress.relay.service")
@@ -77,20 +78,16 @@ class StreamEvent:
     reason: str = ""
 
 
-def _side_of(state: MailboxState, claim: bytes) -> Side | None:
-    if hmac.compare_digest(state.initiator_claim, claim):
-        return Side.INITIATOR
-    if state.recipient_claim is not None and hmac.compare_digest(state.recipient_claim, claim):
-        return Side.RECIPIENT
-    return None
-
-
 def _not_found() -> ProblemError:
     return ProblemError("mailbox-not-found", "no mailbox with this identifier")
 
 
 def _deleted() -> ProblemError:
     return ProblemError("mailbox-deleted", "the mailbox was deleted by one of its parties")
+
+
+def _write_denied() -> ProblemError:
+    return ProblemError("access-denied", "the recipient may not write to this mailbox")
 
 
 def _wrong_claim() -> ProblemError:
@@ -193,17 +190,32 @@ class MailboxService:
             raise _not_found()
         return state.display
 
-    async def _reader_side(
+    async def read(
         self,
         mailbox_id: uuid.UUID,
-        key: bytes,
         claim: bytes,
-        token: NotificationToken | None,
-    ) -> MailboxState:
-        """Authorise a reader, binding it as recipient if it is the first; returns fresh state."""
+        *,
+        token: NotificationToken | None = None,
+        after: int | None = None,
+        wait: float = 0.0,
+    ) -> ReadOutcome:
+        """Authorise a reader (binding it as recipient if it is the first) and answer with the
+        peer's latest message and, with a cursor or a wait, every peer message after it."""
+        raw = mailbox_id.bytes
+        key = self._keys.mailbox_key(raw)
+        claim_hash = self._keys.claim_hash(raw, claim)
         now = self._now()
-        state = await self._state(key)
-        side = _side_of(state, claim)
+        limit = self._config.messages_per_mailbox
+        listing = after is not None or wait > 0
+        cursor = 0 if after is None else after
+        # One store call reads the state, finds the reader's side and fetches the peer's
+        # messages (those of the initiator for a reader about to bind as recipient).
+        view = await self._store.read_mailbox(
+            key, claim_hash, now, after=cursor if listing else None, limit=limit
+        )
+        if view is None:
+            raise _not_found()
+        state, side = view.state, view.side
         if state.deleted:
             raise _deleted() if side is not None else _not_found()
         if (side is Side.RECIPIENT or side is None) and "R" not in state.access_rights:
@@ -214,45 +226,27 @@ class MailboxService:
                     "already-bound", "another device is bound to this mailbox as recipient"
                 )
             sealed = self._seal(mailbox_id, Side.RECIPIENT, token)
-            status = await self._store.bind_recipient(key, claim, sealed, now)
+            status = await self._store.bind_recipient(key, claim_hash, sealed, now)
             if status is WriteStatus.ALREADY_BOUND:
                 raise ProblemError(
                     "already-bound", "another device is bound to this mailbox as recipient"
                 )
             if status is not WriteStatus.OK:
                 raise _not_found()
-            return await self._state(key)
-        if token is not None:
+            # The answer is the state the bind committed on: the view's messages are the
+            # initiator's, the new recipient's peer.
+            side = Side.RECIPIENT
+        elif token is not None:
             sealed = self._seal(mailbox_id, side, token)
             if sealed is not None:
-                status = await self._store.set_token(key, side, claim, sealed, now)
+                status = await self._store.set_token(key, side, claim_hash, sealed, now)
                 if status is WriteStatus.DELETED:
                     raise _deleted()
                 if status is not WriteStatus.OK:
                     raise _wrong_claim() if status is WriteStatus.CLAIM_MISMATCH else _not_found()
-        return state
-
-    async def read(
-        self,
-        mailbox_id: uuid.UUID,
-        claim: bytes,
-        *,
-        token: NotificationToken | None = None,
-        after: int | None = None,
-        wait: float = 0.0,
-    ) -> ReadOutcome:
-        raw = mailbox_id.bytes
-        key = self._keys.mailbox_key(raw)
-        claim_hash = self._keys.claim_hash(raw, claim)
-        state = await self._reader_side(mailbox_id, key, claim_hash, token)
-        side = _side_of(state, claim_hash)
-        if side is None:  # unbound between our bind and the re-read (a relinquish raced us)
-            raise _wrong_claim()
         peer = side.peer
-        limit = self._config.messages_per_mailbox
-        cursor = 0 if after is None else after
-        messages: list[StoredMessage] = []
-        if wait > 0:
+        messages = view.messages
+        if wait > 0 and not messages:
             deadline = time.monotonic() + wait
             async with self._bus.subscribe(key) as subscription:
                 while True:
@@ -264,18 +258,19 @@ class MailboxService:
             state = await self._state(key)
             if state.deleted:
                 raise _deleted()
-        elif after is not None:
-            messages = await self._store.read_messages(key, peer, cursor, limit)
-        latest = messages[-1] if messages and len(messages) < limit else None
-        if latest is None:
-            latest = await self._store.latest_message(key, peer)
+        if not listing:
+            latest = messages[0] if messages else None  # the view holds just the latest
+        else:
+            latest = messages[-1] if messages and len(messages) < limit else None
+            if latest is None:
+                latest = await self._store.latest_message(key, peer)
         assert state.display is not None
         return ReadOutcome(
             side=side,
             display=state.display,
             expires_at=state.expires_at,
             latest=latest,
-            messages=messages if after is not None or wait > 0 else None,
+            messages=messages if listing else None,
         )
 
     async def update(
@@ -284,17 +279,20 @@ class MailboxService:
         raw = mailbox_id.bytes
         key = self._keys.mailbox_key(raw)
         claim_hash = self._keys.claim_hash(raw, claim)
-        state = await self._state(key)
-        side = _side_of(state, claim_hash)
-        if side is None:
-            raise _not_found() if state.deleted else _wrong_claim()
-        if state.deleted:
-            raise _deleted()
-        if side is Side.RECIPIENT and "W" not in state.access_rights:
-            raise ProblemError("access-denied", "the recipient may not write to this mailbox")
-        sealed = self._seal(mailbox_id, side, request.token)
-        stored_token = state.initiator_token if side is Side.INITIATOR else state.recipient_token
-        push_supported = sealed is not None or (request.token is None and stored_token is not None)
+        side: Side | None = None
+        sealed: bytes | None = None
+        if request.token is not None:
+            # A token is sealed to its side, so learn the side (and check it) before writing.
+            state = await self._state(key)
+            side = _side_of(state, claim_hash)
+            if side is None:
+                raise _not_found() if state.deleted else _wrong_claim()
+            if state.deleted:
+                raise _deleted()
+            if side is Side.RECIPIENT and "W" not in state.access_rights:
+                raise _write_denied()
+            sealed = self._seal(mailbox_id, side, request.token)
+        # Otherwise the append finds the side itself, under the same lock as the write.
         result = await self._store.append_message(
             key,
             side,
@@ -304,20 +302,34 @@ class MailboxService:
             token=sealed,
             now=self._now(),
             max_messages=self._config.messages_per_mailbox,
+            recipient_right="W",
         )
         status = result.status
         if status is WriteStatus.OK:
+            assert result.side is not None
             self._bus.publish(key)
-            self._notify(mailbox_id, side.peer, result.peer_token, result.seq)
-            return UpdateOutcome(False, push_supported, result.seq)
+            self._notify(mailbox_id, result.side.peer, result.peer_token, result.seq)
+            return UpdateOutcome(False, self._push_supported(request, sealed, result), result.seq)
         if status is WriteStatus.DUPLICATE:
-            return UpdateOutcome(True, push_supported, 0)
+            return UpdateOutcome(True, self._push_supported(request, sealed, result), 0)
         if status is WriteStatus.FULL:
             raise ProblemError(
                 "mailbox-full",
                 f"the mailbox already holds {self._config.messages_per_mailbox} messages",
             )
+        if status is WriteStatus.ACCESS_DENIED:
+            raise _write_denied()
         raise self._status_problem(status)
+
+    @staticmethod
+    def _push_supported(
+        request: UpdateMailboxRequest, sealed: bytes | None, result: AppendResult
+    ) -> bool:
+        """The draft's isPushNotificationSupported: a token given now and accepted, or none
+        given and one already held by the writer's side."""
+        if request.token is not None:
+            return sealed is not None
+        return result.has_token
 
     @staticmethod
     def _status_problem(status: WriteStatus) -> ProblemError:
@@ -332,20 +344,20 @@ class MailboxService:
         raw = mailbox_id.bytes
         key = self._keys.mailbox_key(raw)
         claim_hash = self._keys.claim_hash(raw, claim)
-        state = await self._state(key)
-        side = _side_of(state, claim_hash)
-        if side is None:
-            raise _not_found() if state.deleted else _wrong_claim()
-        if side is Side.RECIPIENT and not state.deleted and "D" not in state.access_rights:
-            raise ProblemError("access-denied", "the recipient may not delete this mailbox")
-        result = await self._store.delete_mailbox(key, side, claim_hash, request_id, self._now())
+        # The store finds the deleting side and checks its rights under the write's own lock.
+        result = await self._store.delete_mailbox(
+            key, None, claim_hash, request_id, self._now(), recipient_right="D"
+        )
         if result.status is WriteStatus.DUPLICATE:
             return True
+        if result.status is WriteStatus.ACCESS_DENIED:
+            raise ProblemError("access-denied", "the recipient may not delete this mailbox")
         if result.status is not WriteStatus.OK:
             raise self._status_problem(result.status)
+        assert result.side is not None
         self._metrics.outcome("completed" if result.had_recipient else "cancelled")
         self._bus.publish(key)
-        self._notify(mailbox_id, side.peer, result.peer_token, state.last_seq)
+        self._notify(mailbox_id, result.side.peer, result.peer_token, result.last_seq)
         return False
 
     async def relinquish(self, mailbox_id: uuid.UUID, claim: bytes, request_id: bytes) -> bool:

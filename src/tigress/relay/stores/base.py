@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,28 @@ class MailboxState:
     recipient_request_claim: bytes | None = field(repr=False)
 
 
+def side_of(state: MailboxState, claim: bytes) -> Side | None:
+    """The side ``claim`` (a keyed claim hash) holds in ``state``, compared in constant time;
+    the initiator is checked first.  None when it holds neither."""
+    if hmac.compare_digest(state.initiator_claim, claim):
+        return Side.INITIATOR
+    if state.recipient_claim is not None and hmac.compare_digest(state.recipient_claim, claim):
+        return Side.RECIPIENT
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """Everything one read needs, from one store call: see :meth:`MailboxStore.read_mailbox`."""
+
+    state: MailboxState
+    #: The side the reader's claim holds (:func:`side_of`), None when it holds neither.
+    side: Side | None
+    #: Messages written by the reader's peer — the initiator's when ``side`` is None (a reader
+    #: about to bind as recipient) — as :meth:`MailboxStore.read_mailbox` describes.
+    messages: list[StoredMessage]
+
+
 @dataclass(frozen=True, slots=True)
 class NewMailbox:
     """Everything CreateMailbox stores, in one atomic insert."""
@@ -137,6 +160,9 @@ class WriteStatus(enum.Enum):
     ALREADY_BOUND = "already-bound"
     #: append_message: the mailbox holds its maximum number of messages.
     FULL = "full"
+    #: The claim is the recipient's, and the mailbox's access rights do not let the recipient do
+    #: this (only when the store resolved the side itself).
+    ACCESS_DENIED = "access-denied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +179,10 @@ class AppendResult:
     seq: int = 0
     #: The peer's sealed token at commit time (for the push notification), when status is OK.
     peer_token: bytes | None = field(default=None, repr=False)
+    #: The side that wrote (OK) or had written (DUPLICATE); None for the other statuses.
+    side: Side | None = None
+    #: Whether that side holds a notification token after the write (OK, DUPLICATE).
+    has_token: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +193,10 @@ class DeleteResult:
     had_recipient: bool = False
     #: The peer's sealed token at commit time, to tell it the mailbox is gone.
     peer_token: bytes | None = field(default=None, repr=False)
+    #: The side that deleted (OK); None for the other statuses.
+    side: Side | None = None
+    #: The mailbox's last sequence number when it was deleted (OK), for the notification.
+    last_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +289,18 @@ class MailboxStore(abc.ABC):
         """The mailbox, a tombstone (``deleted=True``), or None when unknown or expired."""
 
     @abc.abstractmethod
+    async def read_mailbox(
+        self, key: bytes, claim: bytes, now: int, *, after: int | None, limit: int
+    ) -> MailboxView | None:
+        """A read in one call: the mailbox (or tombstone), the side ``claim`` holds, and the
+        messages of that side's peer (the initiator's when ``claim`` holds no side).
+
+        With ``after`` None, ``messages`` is the peer's latest message alone (or empty); else
+        every peer message with ``seq > after``, ascending, at most ``limit``.  A tombstone has
+        no messages.  None when the mailbox is unknown or expired.
+        """
+
+    @abc.abstractmethod
     async def bind_recipient(
         self, key: bytes, claim: bytes, token: bytes | None, now: int
     ) -> WriteStatus:
@@ -279,7 +325,7 @@ class MailboxStore(abc.ABC):
     async def append_message(
         self,
         key: bytes,
-        side: Side,
+        side: Side | None,
         claim: bytes,
         *,
         payload: Payload,
@@ -287,14 +333,19 @@ class MailboxStore(abc.ABC):
         token: bytes | None,
         now: int,
         max_messages: int,
+        recipient_right: str | None = None,
     ) -> AppendResult:
         """Append ``payload`` to the log as written by ``side``, if ``claim`` is still that side's.
 
-        DUPLICATE (nothing changes) when ``request_id`` equals that side's last processed id
-        (for the recipient: sent by the same claim).  FULL when the mailbox already holds
-        ``max_messages`` messages.  ``token`` (when not None) replaces the side's token in the
-        same transaction.  Records ``request_id`` as the side's last.  Returns the new seq and
-        the peer's token.
+        With ``side`` None the store finds the side ``claim`` holds (:func:`side_of`) in the
+        same atomic step: when it holds neither, NOT_FOUND for a tombstone (as for an unknown
+        id) and CLAIM_MISMATCH otherwise.  A recipient gets ACCESS_DENIED (checked after DELETED)
+        when the mailbox's access rights lack ``recipient_right`` (a letter such as ``"W"``;
+        None: no right needed).  Then: DUPLICATE (nothing changes) when ``request_id`` equals
+        that side's last processed id (for the recipient: sent by the same claim).  FULL when
+        the mailbox already holds ``max_messages`` messages.  ``token`` (when not None) replaces
+        the side's token in the same transaction.  Records ``request_id`` as the side's last.
+        Returns the new seq, the peer's token, the side and whether it holds a token.
         """
 
     @abc.abstractmethod
@@ -321,13 +372,23 @@ class MailboxStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_mailbox(
-        self, key: bytes, side: Side, claim: bytes, request_id: bytes, now: int
+        self,
+        key: bytes,
+        side: Side | None,
+        claim: bytes,
+        request_id: bytes,
+        now: int,
+        *,
+        recipient_right: str | None = None,
     ) -> DeleteResult:
         """Turn the mailbox into a tombstone if ``claim`` is still ``side``'s.
 
         Wipes messages, tokens and display information and keeps the claims until the original
         expiry.  DUPLICATE when the tombstone was made by this side with this ``request_id``;
-        DELETED when it already is a tombstone; CLAIM_MISMATCH; NOT_FOUND.
+        DELETED when it already is a tombstone; CLAIM_MISMATCH; NOT_FOUND.  With ``side`` None
+        the store finds the side ``claim`` holds in the same atomic step: when it holds neither,
+        NOT_FOUND for a tombstone and CLAIM_MISMATCH otherwise.  The recipient of a live mailbox
+        gets ACCESS_DENIED when its access rights lack ``recipient_right`` (e.g. ``"D"``).
         """
 
     @abc.abstractmethod

@@ -41,6 +41,7 @@ from tigress.relay.stores.base import (
     DisplayInformation,
     MailboxState,
     MailboxStore,
+    MailboxView,
     NewMailbox,
     Payload,
     Side,
@@ -49,6 +50,7 @@ from tigress.relay.stores.base import (
     SweepResult,
     WakeupBus,
     WriteStatus,
+    side_of,
 )
 from tigress.relay.stores.postgres_schema import (
     PostgresSettings,
@@ -88,6 +90,28 @@ _MAILBOX_COLUMNS = (
     " image_url, last_seq, i_token, r_token, i_req, r_req, r_req_claim, n_messages, deleted_req"
 )
 _SELECT_MAILBOX = f"SELECT {_MAILBOX_COLUMNS} FROM mailbox WHERE key = $1 AND expires_at > $2"  # noqa: S608
+
+# A read with no cursor in one round trip: the mailbox and each side's latest message (the
+# caller picks the peer's after comparing the claim in Python, in constant time).
+_READ_WITH_LATEST = f"""
+SELECT {", ".join("b." + column.strip() for column in _MAILBOX_COLUMNS.split(","))},
+       li.seq AS i_seq, li.type AS i_type, li.data AS i_data,
+       lr.seq AS r_seq, lr.type AS r_type, lr.data AS r_data
+FROM mailbox b
+LEFT JOIN LATERAL (
+    SELECT seq, type, data FROM message m WHERE m.key = b.key AND m.side = 'i'
+    ORDER BY seq DESC LIMIT 1
+) li ON true
+LEFT JOIN LATERAL (
+    SELECT seq, type, data FROM message m WHERE m.key = b.key AND m.side = 'r'
+    ORDER BY seq DESC LIMIT 1
+) lr ON true
+WHERE b.key = $1 AND b.expires_at > $2
+"""  # noqa: S608
+_READ_AFTER = (
+    "SELECT seq, type, data FROM message WHERE key = $1 AND seq > $2 AND side = $3"
+    " ORDER BY seq LIMIT $4"
+)
 
 _CREATE = """
 WITH prior AS (
@@ -134,11 +158,11 @@ WITH upd AS (
                        i_token = coalesce($4, i_token)
     WHERE key = $1 AND expires_at > $5 AND deleted_by IS NULL AND i_claim = $2
       AND i_req IS DISTINCT FROM $3 AND n_messages < $6
-    RETURNING last_seq, r_token AS peer_token
+    RETURNING last_seq, r_token AS peer_token, i_token IS NOT NULL AS has_token
 ), ins AS (
     INSERT INTO message (key, seq, side, type, data) SELECT $1, last_seq, 'i', $7, $8 FROM upd
 )
-SELECT last_seq, peer_token FROM upd
+SELECT last_seq, peer_token, has_token FROM upd
 """,
     Side.RECIPIENT: """
 WITH upd AS (
@@ -146,16 +170,16 @@ WITH upd AS (
                        r_req_claim = $2, r_token = coalesce($4, r_token)
     WHERE key = $1 AND expires_at > $5 AND deleted_by IS NULL AND r_claim = $2
       AND (r_req IS DISTINCT FROM $3 OR r_req_claim IS DISTINCT FROM $2) AND n_messages < $6
-    RETURNING last_seq, i_token AS peer_token
+    RETURNING last_seq, i_token AS peer_token, r_token IS NOT NULL AS has_token
 ), ins AS (
     INSERT INTO message (key, seq, side, type, data) SELECT $1, last_seq, 'r', $7, $8 FROM upd
 )
-SELECT last_seq, peer_token FROM upd
+SELECT last_seq, peer_token, has_token FROM upd
 """,
 }
 _LOCK_MAILBOX = (
-    "SELECT i_claim, r_claim, deleted_by, deleted_req, i_token, r_token, r_req, r_req_claim"
-    " FROM mailbox WHERE key = $1 AND expires_at > $2 FOR UPDATE"
+    "SELECT i_claim, r_claim, deleted_by, deleted_req, i_token, r_token, r_req, r_req_claim,"
+    " rights, last_seq FROM mailbox WHERE key = $1 AND expires_at > $2 FOR UPDATE"
 )
 _RELINQUISH = """
 WITH gone AS (DELETE FROM message WHERE key = $1 AND side = 'r' RETURNING 1)
@@ -194,6 +218,22 @@ def _same(a: bytes | None, b: bytes | None) -> bool:
     if a is None or b is None:
         return False
     return hmac.compare_digest(a, b)
+
+
+def _writer_side(row: Any, side: Side | None, claim: bytes) -> Side | WriteStatus:
+    """The side ``claim`` writes as (resolving ``side`` None), or why it may not."""
+    if side is None:
+        if _same(row["i_claim"], claim):
+            return Side.INITIATOR
+        if _same(row["r_claim"], claim):
+            return Side.RECIPIENT
+        # A stranger learns nothing from a tombstone: it answers like an unknown id.
+        return (
+            WriteStatus.NOT_FOUND if row["deleted_by"] is not None else WriteStatus.CLAIM_MISMATCH
+        )
+    if not _same(row["i_claim"] if side is Side.INITIATOR else row["r_claim"], claim):
+        return WriteStatus.CLAIM_MISMATCH
+    return side
 
 
 def _state(row: Any) -> MailboxState:
@@ -375,6 +415,35 @@ class PostgresStore(MailboxStore):
         row = await self._fetchrow(_SELECT_MAILBOX, key, now)
         return None if row is None else _state(row)
 
+    async def read_mailbox(
+        self, key: bytes, claim: bytes, now: int, *, after: int | None, limit: int
+    ) -> MailboxView | None:
+        async def op(conn: Any) -> MailboxView | None:
+            if after is None:
+                row = await conn.fetchrow(_READ_WITH_LATEST, key, now)
+            else:
+                row = await conn.fetchrow(_SELECT_MAILBOX, key, now)
+            if row is None:
+                return None
+            state = _state(row)
+            side = side_of(state, claim)
+            if state.deleted:
+                return MailboxView(state, side, [])
+            peer = Side.RECIPIENT if side is Side.INITIATOR else Side.INITIATOR
+            if after is None:
+                prefix = peer.value + "_"
+                seq = row[prefix + "seq"]
+                if seq is None:
+                    return MailboxView(state, side, [])
+                payload = Payload(row[prefix + "type"], row[prefix + "data"])
+                return MailboxView(state, side, [StoredMessage(int(seq), peer, payload)])
+            rows = await conn.fetch(_READ_AFTER, key, after, peer.value, limit)
+            return MailboxView(
+                state, side, [StoredMessage(int(r[0]), peer, Payload(r[1], r[2])) for r in rows]
+            )
+
+        return await self._run(op)
+
     async def read_messages(
         self, key: bytes, side: Side, after: int, limit: int
     ) -> list[StoredMessage]:
@@ -487,7 +556,7 @@ class PostgresStore(MailboxStore):
     async def append_message(
         self,
         key: bytes,
-        side: Side,
+        side: Side | None,
         claim: bytes,
         *,
         payload: Payload,
@@ -495,13 +564,32 @@ class PostgresStore(MailboxStore):
         token: bytes | None,
         now: int,
         max_messages: int,
+        recipient_right: str | None = None,
     ) -> AppendResult:
-        initiator = side is Side.INITIATOR
-
         async def op(conn: Any) -> AppendResult:
+            writer = side
+            if writer is None or recipient_right is not None:
+                # Learn the side (and the rights) first; the append below re-checks the claim
+                # under the row lock, so a change in between only turns into a failed CAS.
+                row = await conn.fetchrow(_SELECT_MAILBOX, key, now)
+                if row is None:
+                    return AppendResult(WriteStatus.NOT_FOUND)
+                resolved = _writer_side(row, writer, claim)
+                if isinstance(resolved, WriteStatus):
+                    return AppendResult(resolved)
+                if row["deleted_by"] is not None:
+                    return AppendResult(WriteStatus.DELETED)
+                if (
+                    resolved is Side.RECIPIENT
+                    and recipient_right is not None
+                    and recipient_right not in row["rights"]
+                ):
+                    return AppendResult(WriteStatus.ACCESS_DENIED)
+                writer = resolved
+            initiator = writer is Side.INITIATOR
             for _ in range(_CAS_ROUNDS):
                 done = await conn.fetchrow(
-                    _APPEND[side],
+                    _APPEND[writer],
                     key,
                     claim,
                     request_id,
@@ -512,7 +600,9 @@ class PostgresStore(MailboxStore):
                     payload.data,
                 )
                 if done is not None:
-                    return AppendResult(WriteStatus.OK, int(done[0]), done[1])
+                    return AppendResult(
+                        WriteStatus.OK, int(done[0]), done[1], side=writer, has_token=done[2]
+                    )
                 row = await conn.fetchrow(_SELECT_MAILBOX, key, now)
                 if row is None:
                     return AppendResult(WriteStatus.NOT_FOUND)
@@ -525,7 +615,10 @@ class PostgresStore(MailboxStore):
                 else:
                     duplicate = _same(row["r_req"], request_id) and _same(row["r_req_claim"], claim)
                 if duplicate:
-                    return AppendResult(WriteStatus.DUPLICATE)
+                    own_token = row["i_token"] if initiator else row["r_token"]
+                    return AppendResult(
+                        WriteStatus.DUPLICATE, side=writer, has_token=own_token is not None
+                    )
                 if row["n_messages"] >= max_messages:
                     return AppendResult(WriteStatus.FULL)
             raise StoreUnavailableError("append kept racing with concurrent writes")
@@ -556,24 +649,43 @@ class PostgresStore(MailboxStore):
         return await self._run(op)
 
     async def delete_mailbox(
-        self, key: bytes, side: Side, claim: bytes, request_id: bytes, now: int
+        self,
+        key: bytes,
+        side: Side | None,
+        claim: bytes,
+        request_id: bytes,
+        now: int,
+        *,
+        recipient_right: str | None = None,
     ) -> DeleteResult:
-        initiator = side is Side.INITIATOR
-
         async def op(conn: Any) -> DeleteResult:
             async with conn.transaction():
                 row = await conn.fetchrow(_LOCK_MAILBOX, key, now)
                 if row is None:
                     return DeleteResult(WriteStatus.NOT_FOUND)
-                if not _same(row["i_claim"] if initiator else row["r_claim"], claim):
-                    return DeleteResult(WriteStatus.CLAIM_MISMATCH)
+                deleter = _writer_side(row, side, claim)
+                if isinstance(deleter, WriteStatus):
+                    return DeleteResult(deleter)
                 if row["deleted_by"] is not None:
-                    if row["deleted_by"] == side.value and _same(row["deleted_req"], request_id):
+                    if row["deleted_by"] == deleter.value and _same(row["deleted_req"], request_id):
                         return DeleteResult(WriteStatus.DUPLICATE)
                     return DeleteResult(WriteStatus.DELETED)
-                await conn.execute(_TOMBSTONE, key, side.value, request_id)
+                initiator = deleter is Side.INITIATOR
+                if (
+                    not initiator
+                    and recipient_right is not None
+                    and recipient_right not in row["rights"]
+                ):
+                    return DeleteResult(WriteStatus.ACCESS_DENIED)
+                await conn.execute(_TOMBSTONE, key, deleter.value, request_id)
                 peer_token = row["r_token"] if initiator else row["i_token"]
-                return DeleteResult(WriteStatus.OK, row["r_claim"] is not None, peer_token)
+                return DeleteResult(
+                    WriteStatus.OK,
+                    row["r_claim"] is not None,
+                    peer_token,
+                    side=deleter,
+                    last_seq=int(row["last_seq"]),
+                )
 
         return await self._run(op)
 

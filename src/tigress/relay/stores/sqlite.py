@@ -39,6 +39,7 @@ from tigress.relay.stores.base import (
     DisplayInformation,
     MailboxState,
     MailboxStore,
+    MailboxView,
     NewMailbox,
     Payload,
     Side,
@@ -47,6 +48,7 @@ from tigress.relay.stores.base import (
     SweepResult,
     WakeupBus,
     WriteStatus,
+    side_of,
 )
 from tigress.relay.wakeup import DatagramWakeupBus, socket_directory_for
 
@@ -133,10 +135,39 @@ _SELECT_MAILBOX = (
 )
 
 
+_LATEST_OF_SIDE = (
+    "SELECT seq, type, data FROM message WHERE mailbox = ? AND side = ? ORDER BY seq DESC LIMIT 1"
+)
+_AFTER_OF_SIDE = (
+    "SELECT seq, type, data FROM message WHERE mailbox = ? AND seq > ? AND side = ?"
+    " ORDER BY seq LIMIT ?"
+)
+# The common bind: the recipient seat is free.  Its WHERE is the whole condition, so the winner
+# needs no read first; a loser reads the row to learn why.
+_BIND_FREE_SEAT = (
+    "UPDATE mailbox SET r_claim = ?, r_token = ?"
+    " WHERE key = ? AND expires_at > ? AND deleted_by IS NULL AND r_claim IS NULL"
+)
+
+
 def _same(a: bytes | None, b: bytes | None) -> bool:
     if a is None or b is None:
         return False
     return hmac.compare_digest(a, b)
+
+
+def _writer_side(row: tuple[Any, ...], side: Side | None, claim: bytes) -> Side | WriteStatus:
+    """The side ``claim`` writes as (resolving ``side`` None), or why it may not."""
+    if side is None:
+        if _same(row[2], claim):
+            return Side.INITIATOR
+        if _same(row[3], claim):
+            return Side.RECIPIENT
+        # A stranger learns nothing from a tombstone: it answers like an unknown id.
+        return WriteStatus.NOT_FOUND if row[7] is not None else WriteStatus.CLAIM_MISMATCH
+    if not _same(row[2] if side is Side.INITIATOR else row[3], claim):
+        return WriteStatus.CLAIM_MISMATCH
+    return side
 
 
 def _state(row: tuple[Any, ...]) -> MailboxState:
@@ -506,6 +537,32 @@ class SQLiteStore(MailboxStore):
             raise StoreUnavailableError(f"database read failed: {exc}") from exc
         return None if row is None else _state(row)
 
+    async def read_mailbox(
+        self, key: bytes, claim: bytes, now: int, *, after: int | None, limit: int
+    ) -> MailboxView | None:
+        # Two point lookups on one connection, no explicit transaction: BEGIN and COMMIT would
+        # cost more than the second read-lock they save.
+        try:
+            conn = self._read()
+            row = conn.execute(_SELECT_MAILBOX, (key, now)).fetchone()
+            if row is None:
+                return None
+            state = _state(row)
+            side = side_of(state, claim)
+            if state.deleted:
+                return MailboxView(state, side, [])
+            peer = Side.RECIPIENT if side is Side.INITIATOR else Side.INITIATOR
+            if after is None:
+                latest = conn.execute(_LATEST_OF_SIDE, (row[0], peer.value)).fetchone()
+                rows = [] if latest is None else [latest]
+            else:
+                rows = conn.execute(_AFTER_OF_SIDE, (row[0], after, peer.value, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"database read failed: {exc}") from exc
+        return MailboxView(
+            state, side, [StoredMessage(seq, peer, Payload(t, d)) for seq, t, d in rows]
+        )
+
     async def read_messages(
         self, key: bytes, side: Side, after: int, limit: int
     ) -> list[StoredMessage]:
@@ -583,12 +640,14 @@ class SQLiteStore(MailboxStore):
         self, key: bytes, claim: bytes, token: bytes | None, now: int
     ) -> WriteStatus:
         def op(conn: sqlite3.Connection) -> WriteStatus:
+            if conn.execute(_BIND_FREE_SEAT, (claim, token, key, now)).rowcount:
+                return WriteStatus.OK
             row = conn.execute(_SELECT_MAILBOX, (key, now)).fetchone()
             if row is None:
                 return WriteStatus.NOT_FOUND
             if row[7] is not None:
                 return WriteStatus.DELETED
-            if row[3] is None:
+            if row[3] is None:  # unreachable while we hold the write lock; kept for safety
                 conn.execute(
                     "UPDATE mailbox SET r_claim = ?, r_token = ? WHERE id = ?",
                     (claim, token, row[0]),
@@ -622,7 +681,7 @@ class SQLiteStore(MailboxStore):
     async def append_message(
         self,
         key: bytes,
-        side: Side,
+        side: Side | None,
         claim: bytes,
         *,
         payload: Payload,
@@ -630,29 +689,35 @@ class SQLiteStore(MailboxStore):
         token: bytes | None,
         now: int,
         max_messages: int,
+        recipient_right: str | None = None,
     ) -> AppendResult:
-        initiator = side is Side.INITIATOR
-
         def op(conn: sqlite3.Connection) -> AppendResult:
             row = conn.execute(_SELECT_MAILBOX, (key, now)).fetchone()
             if row is None:
                 return AppendResult(WriteStatus.NOT_FOUND)
-            if not _same(row[2] if initiator else row[3], claim):
-                return AppendResult(WriteStatus.CLAIM_MISMATCH)
+            writer = _writer_side(row, side, claim)
+            if isinstance(writer, WriteStatus):
+                return AppendResult(writer)
             if row[7] is not None:
                 return AppendResult(WriteStatus.DELETED)
+            initiator = writer is Side.INITIATOR
+            if not initiator and recipient_right is not None and recipient_right not in row[4]:
+                return AppendResult(WriteStatus.ACCESS_DENIED)
+            own_token = row[12] if initiator else row[13]
             if initiator:
                 duplicate = _same(row[14], request_id)
             else:
                 duplicate = _same(row[15], request_id) and _same(row[16], claim)
             if duplicate:
-                return AppendResult(WriteStatus.DUPLICATE)
+                return AppendResult(
+                    WriteStatus.DUPLICATE, side=writer, has_token=own_token is not None
+                )
             if row[17] >= max_messages:
                 return AppendResult(WriteStatus.FULL)
             seq = row[11] + 1
             conn.execute(
                 "INSERT INTO message (mailbox, seq, side, type, data) VALUES (?, ?, ?, ?, ?)",
-                (row[0], seq, side.value, payload.type, payload.data),
+                (row[0], seq, writer.value, payload.type, payload.data),
             )
             if initiator:
                 conn.execute(
@@ -666,7 +731,13 @@ class SQLiteStore(MailboxStore):
                     " r_req_claim = ?, r_token = coalesce(?, r_token) WHERE id = ?",
                     (seq, request_id, claim, token, row[0]),
                 )
-            return AppendResult(WriteStatus.OK, seq, row[13] if initiator else row[12])
+            return AppendResult(
+                WriteStatus.OK,
+                seq,
+                row[13] if initiator else row[12],
+                side=writer,
+                has_token=token is not None or own_token is not None,
+            )
 
         return await self._write(op)
 
@@ -696,30 +767,41 @@ class SQLiteStore(MailboxStore):
         return await self._write(op)
 
     async def delete_mailbox(
-        self, key: bytes, side: Side, claim: bytes, request_id: bytes, now: int
+        self,
+        key: bytes,
+        side: Side | None,
+        claim: bytes,
+        request_id: bytes,
+        now: int,
+        *,
+        recipient_right: str | None = None,
     ) -> DeleteResult:
-        initiator = side is Side.INITIATOR
-
         def op(conn: sqlite3.Connection) -> DeleteResult:
             row = conn.execute(_SELECT_MAILBOX, (key, now)).fetchone()
             if row is None:
                 return DeleteResult(WriteStatus.NOT_FOUND)
-            if not _same(row[2] if initiator else row[3], claim):
-                return DeleteResult(WriteStatus.CLAIM_MISMATCH)
+            deleter = _writer_side(row, side, claim)
+            if isinstance(deleter, WriteStatus):
+                return DeleteResult(deleter)
             if row[7] is not None:
-                if row[7] == side.value and _same(row[18], request_id):
+                if row[7] == deleter.value and _same(row[18], request_id):
                     return DeleteResult(WriteStatus.DUPLICATE)
                 return DeleteResult(WriteStatus.DELETED)
+            initiator = deleter is Side.INITIATOR
+            if not initiator and recipient_right is not None and recipient_right not in row[4]:
+                return DeleteResult(WriteStatus.ACCESS_DENIED)
             conn.execute("DELETE FROM message WHERE mailbox = ?", (row[0],))
             conn.execute("DELETE FROM create_request WHERE mailbox = ?", (row[0],))
             conn.execute(
                 "UPDATE mailbox SET deleted_by = ?, deleted_req = ?, title = NULL,"
                 " description = NULL, image_url = NULL, i_token = NULL, r_token = NULL,"
                 " n_messages = 0 WHERE id = ?",
-                (side.value, request_id, row[0]),
+                (deleter.value, request_id, row[0]),
             )
             peer_token = row[13] if initiator else row[12]
-            return DeleteResult(WriteStatus.OK, row[3] is not None, peer_token)
+            return DeleteResult(
+                WriteStatus.OK, row[3] is not None, peer_token, side=deleter, last_seq=row[11]
+            )
 
         return await self._write(op)
 
