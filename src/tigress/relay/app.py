@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tigress.relay import responses
 from tigress.relay.config import CONFIG_JSON_ENV, RelayConfig, build_config, config_from_json
 from tigress.relay.config import default_data_dir as _default_data_dir
 from tigress.relay.fastpath import Call, FastFront, Handler, Reply, problem_reply
@@ -40,9 +41,9 @@ from tigress.relay.notify.config import PushConfig
 from tigress.relay.notify.dispatcher import BackgroundPushDispatcher
 from tigress.relay.preview import PREVIEW_HEADERS, render_preview
 from tigress.relay.problems import COMPACT_JSON, PROBLEM_CONTENT_TYPE, ProblemError
-from tigress.relay.service import MailboxService, ReadOutcome
+from tigress.relay.service import MailboxService
 from tigress.relay.stores import open_store, sqlite_path_from_url
-from tigress.relay.stores.base import MailboxStore, StoredMessage, StoreUnavailableError
+from tigress.relay.stores.base import MailboxStore, StoreUnavailableError
 from tigress.relay.validation import (
     TYPE_RE,
     check_attestation,
@@ -76,6 +77,23 @@ def _json_reply(
     document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Reply:
     return Reply(COMPACT_JSON.encode(document).encode(), status, headers or _NO_STORE, _JSON)
+
+
+_NO_STORE_RAW = ((b"cache-control", b"no-store"),)
+
+
+def _transfer_reply(body: bytes, status: int = 200, request_id: str | None = None) -> Reply:
+    """A JSON answer of a transfer endpoint: never cached; a write echoes its
+    ``Mailbox-Request-ID`` (headers encoded here once, not re-encoded per send)."""
+    if request_id is None:
+        return Reply(body, status, _NO_STORE, _JSON, _NO_STORE_RAW)
+    return Reply(
+        body,
+        status,
+        {"cache-control": "no-store", "mailbox-request-id": request_id},
+        _JSON,
+        (*_NO_STORE_RAW, (b"mailbox-request-id", request_id.encode("latin-1"))),
+    )
 
 
 def _to_response(reply: Reply) -> Response:
@@ -137,10 +155,6 @@ def _single(call: Call, name: bytes) -> str | None:
             raise ProblemError("invalid-claim", f"{text} must appear once")
         raise ProblemError("invalid-header", f"{text} must appear once")
     return values[0] if values else None
-
-
-def _message_json(message: StoredMessage) -> dict[str, Any]:
-    return {"type": message.payload.type, "data": message.payload.data}
 
 
 class RelayHandlers:
@@ -239,13 +253,12 @@ class RelayHandlers:
             raise
         outcome = await service.create(claim, request_id, parsed)
         assert request_id_header is not None
-        return _json_reply(
-            {
-                "urlLink": f"{self._public}/v1/m/{outcome.mailbox_id}",
-                "isPushNotificationSupported": outcome.push_supported,
-            },
+        return _transfer_reply(
+            responses.create_body(
+                f"{self._public}/v1/m/{outcome.mailbox_id}", outcome.push_supported
+            ),
             201 if outcome.duplicate else 200,
-            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
+            request_id_header,
         )
 
     # -- /v1/m/{id} ------------------------------------------------------------------------------
@@ -278,26 +291,14 @@ class RelayHandlers:
         body = await self._json_body(call, optional=True)
         token = parse_read(body, self.config)
         outcome = await self._service().read(mailbox_id, claim, token=token, after=after, wait=wait)
-        return _json_reply(self._read_document(outcome))
-
-    @staticmethod
-    def _read_document(outcome: ReadOutcome) -> dict[str, Any]:
-        display = outcome.display
-        document: dict[str, Any] = {
-            "displayInformation": {
-                "title": display.title,
-                "description": display.description,
-                "imageURL": display.image_url,
-            },
-            "payload": None if outcome.latest is None else _message_json(outcome.latest),
-            "expiration": format_rfc3339(outcome.expires_at),
-            "seq": 0 if outcome.latest is None else outcome.latest.seq,
-        }
-        if outcome.messages is not None:
-            document["messages"] = [
-                {"seq": m.seq, "payload": _message_json(m)} for m in outcome.messages
-            ]
-        return document
+        return _transfer_reply(
+            responses.read_body(
+                outcome.display,
+                outcome.latest,
+                format_rfc3339(outcome.expires_at),
+                outcome.messages,
+            )
+        )
 
     async def update(self, call: Call) -> Reply:
         mailbox_id = self._parse_mailbox_id(call.path_id)
@@ -308,13 +309,12 @@ class RelayHandlers:
         parsed = parse_update(await self._json_body(call), self.config)
         outcome = await self._service().update(mailbox_id, claim, request_id, parsed)
         assert request_id_header is not None
-        document: dict[str, Any] = {"isPushNotificationSupported": outcome.push_supported}
-        if not outcome.duplicate:
-            document["seq"] = outcome.seq
-        return _json_reply(
-            document,
+        return _transfer_reply(
+            responses.update_body(
+                outcome.push_supported, None if outcome.duplicate else outcome.seq
+            ),
             201 if outcome.duplicate else 200,
-            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
+            request_id_header,
         )
 
     async def delete(self, call: Call) -> Reply:
@@ -324,11 +324,7 @@ class RelayHandlers:
         request_id = parse_request_id(request_id_header)
         duplicate = await self._service().delete(mailbox_id, claim, request_id)
         assert request_id_header is not None
-        return _json_reply(
-            {},
-            201 if duplicate else 200,
-            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
-        )
+        return _transfer_reply(responses.EMPTY_OBJECT, 201 if duplicate else 200, request_id_header)
 
     async def relinquish(self, call: Call) -> Reply:
         mailbox_id = self._parse_mailbox_id(call.path_id)
@@ -337,11 +333,7 @@ class RelayHandlers:
         request_id = parse_request_id(request_id_header)
         duplicate = await self._service().relinquish(mailbox_id, claim, request_id)
         assert request_id_header is not None
-        return _json_reply(
-            {},
-            201 if duplicate else 200,
-            {"cache-control": "no-store", "mailbox-request-id": request_id_header},
-        )
+        return _transfer_reply(responses.EMPTY_OBJECT, 201 if duplicate else 200, request_id_header)
 
     # -- /v1/m/{id}/events -----------------------------------------------------------------------
 

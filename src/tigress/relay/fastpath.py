@@ -13,7 +13,7 @@ these paths with any other method — goes to the Starlette application unchange
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect
@@ -34,18 +34,30 @@ class Reply:
     """A response: what a Starlette ``Response(body, status, headers, media_type)`` would send,
     with the same header order (given headers, then content-length, then content-type)."""
 
-    __slots__ = ("body", "headers", "media_type", "status")
+    __slots__ = ("_raw", "body", "headers", "media_type", "status")
 
     def __init__(
-        self, body: bytes, status: int, headers: Mapping[str, str], media_type: str
+        self,
+        body: bytes,
+        status: int,
+        headers: Mapping[str, str],
+        media_type: str,
+        raw_headers: Sequence[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.body = body
         self.status = status
         self.headers = headers
         self.media_type = media_type
+        #: ``headers`` already encoded (lower-case names), when the caller has them at hand.
+        self._raw = raw_headers
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        if self._raw is not None:
+            raw = list(self._raw)
+        else:
+            raw = [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()
+            ]
         raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
         raw.append((b"content-type", self.media_type.encode("latin-1")))
         return raw
