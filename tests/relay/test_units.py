@@ -28,10 +28,12 @@ from tigress.relay.stores.base import (
 )
 from tigress.relay.stores.sqlite import SQLiteStore
 from tigress.relay.validation import (
+    MailboxId,
     parse_claim,
     parse_create,
     parse_cursor,
     parse_json_object,
+    parse_mailbox_id,
     parse_read,
     parse_update,
     parse_wait,
@@ -330,3 +332,40 @@ def test_long_database_paths_get_a_short_socket_directory(tmp_path: Path) -> Non
     directory = socket_directory_for(deep)
     assert len(str(directory)) < 80
     assert directory == socket_directory_for(deep)
+
+
+@given(raw=st.binary(min_size=16, max_size=16))
+def test_mailbox_id_reads_and_writes_like_uuid(raw: bytes) -> None:
+    reference = uuid.UUID(bytes=raw)
+    mailbox_id = MailboxId(raw)
+    assert str(mailbox_id) == str(reference)
+    for text in (str(reference), str(reference).upper()):
+        parsed = parse_mailbox_id(text)
+        assert parsed == mailbox_id and parsed is not None and parsed.bytes == raw
+    assert hash(parsed) == hash(mailbox_id) and mailbox_id != raw
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not-a-uuid",
+        "0" * 36,
+        "{12345678-1234-1234-1234-123456789abc}",
+        "12345678123412341234123456789abc",
+        "12345678-1234-1234-1234-123456789abg",
+        "12345678-1234-1234-1234-123456789abc\n",
+    ],
+)
+def test_malformed_mailbox_ids_are_refused(text: str) -> None:
+    assert parse_mailbox_id(text) is None
+
+
+def test_random_mailbox_ids_are_version_4() -> None:
+    made = {MailboxId.random() for _ in range(200)}
+    assert len(made) == 200
+    for mailbox_id in made:
+        reference = uuid.UUID(str(mailbox_id))
+        assert reference.version == 4 and reference.variant == uuid.RFC_4122
+    with pytest.raises(ValueError, match="16 bytes"):
+        MailboxId(b"short")

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -46,16 +45,17 @@ from tigress.relay.stores import open_store, sqlite_path_from_url
 from tigress.relay.stores.base import MailboxStore, StoreUnavailableError
 from tigress.relay.validation import (
     TYPE_RE,
+    MailboxId,
     check_attestation,
     format_rfc3339,
     parse_claim,
     parse_create,
     parse_cursor,
     parse_json_object,
+    parse_mailbox_id,
     parse_read,
     parse_request_id,
     parse_update,
-    parse_uuid,
     parse_wait,
     require_json_media_type,
 )
@@ -217,12 +217,12 @@ class RelayHandlers:
         return await self.guard(self.relinquish, call)
 
     @staticmethod
-    def _mailbox_id(request: Request) -> uuid.UUID:
+    def _mailbox_id(request: Request) -> MailboxId:
         return RelayHandlers._parse_mailbox_id(request.path_params["mailbox_id"])
 
     @staticmethod
-    def _parse_mailbox_id(text: str) -> uuid.UUID:
-        parsed = parse_uuid(text)
+    def _parse_mailbox_id(text: str) -> MailboxId:
+        parsed = parse_mailbox_id(text)
         if parsed is None:
             # Malformed ids answer exactly like unknown ones.
             raise ProblemError("mailbox-not-found", "no mailbox with this identifier")

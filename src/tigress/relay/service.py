@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -30,14 +29,19 @@ from tigress.relay.stores.base import (
     WriteStatus,
 )
 from tigress.relay.stores.base import side_of as _side_of
-from tigress.relay.validation import CreateMailboxRequest, NotificationToken, UpdateMailboxRequest
+from tigress.relay.validation import (
+    CreateMailboxRequest,
+    MailboxId,
+    NotificationToken,
+    UpdateMailboxRequest,
+)
 
 _log = logging.getLogger("tigress.relay.service")
 
 
 @dataclass(frozen=True, slots=True)
 class CreateOutcome:
-    mailbox_id: uuid.UUID
+    mailbox_id: MailboxId
     duplicate: bool
     push_supported: bool
 
@@ -62,7 +66,7 @@ class ReadOutcome:
 
 @dataclass(frozen=True, slots=True)
 class StreamHandle:
-    mailbox_id: uuid.UUID
+    mailbox_id: MailboxId
     key: bytes
     side: Side
     claim: bytes
@@ -123,7 +127,7 @@ class MailboxService:
         return int(self._clock())
 
     def _seal(
-        self, mailbox_id: uuid.UUID, side: Side, token: NotificationToken | None
+        self, mailbox_id: MailboxId, side: Side, token: NotificationToken | None
     ) -> bytes | None:
         """Validate a deposited token; the sealed blob to store, or None if not supported."""
         if token is None:
@@ -136,7 +140,7 @@ class MailboxService:
             return None
         return self._keys.seal_token(mailbox_id.bytes, side.value, token.type, token.token_data)
 
-    def _notify(self, mailbox_id: uuid.UUID, side: Side, sealed: bytes | None, seq: int) -> None:
+    def _notify(self, mailbox_id: MailboxId, side: Side, sealed: bytes | None, seq: int) -> None:
         if sealed is None:
             return
         opened = self._keys.open_token(mailbox_id.bytes, side.value, sealed)
@@ -158,7 +162,7 @@ class MailboxService:
     async def create(
         self, claim: bytes, request_id: bytes, request: CreateMailboxRequest
     ) -> CreateOutcome:
-        mailbox_id = uuid.uuid4()
+        mailbox_id = MailboxId.random()
         raw = mailbox_id.bytes
         keys = self._keys
         sealed_token = self._seal(mailbox_id, Side.INITIATOR, request.token)
@@ -179,11 +183,11 @@ class MailboxService:
         )
         if result.status is WriteStatus.DUPLICATE and result.sealed_mailbox_id is not None:
             earlier = keys.unseal_mailbox_id(claim, request_id, result.sealed_mailbox_id)
-            return CreateOutcome(uuid.UUID(bytes=earlier), True, sealed_token is not None)
+            return CreateOutcome(MailboxId(earlier), True, sealed_token is not None)
         self._metrics.outcome("created")
         return CreateOutcome(mailbox_id, False, sealed_token is not None)
 
-    async def display_information(self, mailbox_id: uuid.UUID) -> DisplayInformation:
+    async def display_information(self, mailbox_id: MailboxId) -> DisplayInformation:
         """Public and side-effect free: link scanners may call it freely."""
         state = await self._state(self._keys.mailbox_key(mailbox_id.bytes))
         if state.deleted or state.display is None:
@@ -192,7 +196,7 @@ class MailboxService:
 
     async def read(
         self,
-        mailbox_id: uuid.UUID,
+        mailbox_id: MailboxId,
         claim: bytes,
         *,
         token: NotificationToken | None = None,
@@ -274,7 +278,7 @@ class MailboxService:
         )
 
     async def update(
-        self, mailbox_id: uuid.UUID, claim: bytes, request_id: bytes, request: UpdateMailboxRequest
+        self, mailbox_id: MailboxId, claim: bytes, request_id: bytes, request: UpdateMailboxRequest
     ) -> UpdateOutcome:
         raw = mailbox_id.bytes
         key = self._keys.mailbox_key(raw)
@@ -339,7 +343,7 @@ class MailboxService:
             return _wrong_claim()
         return _not_found()
 
-    async def delete(self, mailbox_id: uuid.UUID, claim: bytes, request_id: bytes) -> bool:
+    async def delete(self, mailbox_id: MailboxId, claim: bytes, request_id: bytes) -> bool:
         """Returns True for a duplicate (this side already deleted with this Request-ID)."""
         raw = mailbox_id.bytes
         key = self._keys.mailbox_key(raw)
@@ -360,7 +364,7 @@ class MailboxService:
         self._notify(mailbox_id, result.side.peer, result.peer_token, result.last_seq)
         return False
 
-    async def relinquish(self, mailbox_id: uuid.UUID, claim: bytes, request_id: bytes) -> bool:
+    async def relinquish(self, mailbox_id: MailboxId, claim: bytes, request_id: bytes) -> bool:
         """The recipient unbinds; returns True for a duplicate."""
         raw = mailbox_id.bytes
         key = self._keys.mailbox_key(raw)
@@ -380,7 +384,7 @@ class MailboxService:
 
     # -- event streams ---------------------------------------------------------------------------
 
-    async def open_stream(self, mailbox_id: uuid.UUID, claim: bytes) -> StreamHandle:
+    async def open_stream(self, mailbox_id: MailboxId, claim: bytes) -> StreamHandle:
         """Authorise an event stream: only the initiator and the bound recipient may listen."""
         raw = mailbox_id.bytes
         key = self._keys.mailbox_key(raw)

@@ -7,9 +7,9 @@ the limit; nothing else escapes.  Unknown fields are rejected, so a typo never p
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,16 +54,49 @@ class UpdateMailboxRequest:
     token: NotificationToken | None
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """A UUID in its canonical 8-4-4-4-12 form, or None."""
-    if len(value) != 36 or _UUID_RE.fullmatch(value) is None:
-        return None
-    return uuid.UUID(value)
+class MailboxId:
+    """A mailbox id: its 16 bytes, and its canonical lower-case 8-4-4-4-12 text on demand.
+
+    What the relay needs of :class:`uuid.UUID` (``.bytes`` and ``str()``), without building
+    one (a Python-level constructor doing integer conversions) on every request."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) != 16:
+            raise ValueError("a mailbox id is 16 bytes")
+        self.bytes = raw
+
+    @classmethod
+    def random(cls) -> MailboxId:
+        """A fresh version-4 (random) UUID, exactly as :func:`uuid.uuid4` makes one."""
+        raw = bytearray(os.urandom(16))
+        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+        return cls(bytes(raw))
+
+    def __str__(self) -> str:
+        h = self.bytes.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def __repr__(self) -> str:
+        return f"MailboxId('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MailboxId) and other.bytes == self.bytes
+
+    def __hash__(self) -> int:
+        return hash(self.bytes)
+
+
+def parse_mailbox_id(value: str) -> MailboxId | None:
+    """A mailbox id in its canonical 8-4-4-4-12 form (either case), or None."""
+    raw = uuid_bytes(value)
+    return None if raw is None else MailboxId(raw)
 
 
 def uuid_bytes(value: str) -> bytes | None:
-    """The 16 bytes of a canonical 8-4-4-4-12 UUID, or None (``parse_uuid(value).bytes``
-    without building a :class:`uuid.UUID`)."""
+    """The 16 bytes of a canonical 8-4-4-4-12 UUID (either case), or None."""
     if len(value) != 36 or _UUID_RE.fullmatch(value) is None:
         return None
     return bytes.fromhex(value.replace("-", ""))
