@@ -37,6 +37,10 @@ from tigress.relay.validation import (
 )
 
 _log = logging.getLogger("tigress.relay.service")
+# An idle event stream re-reads its mailbox only every this many heartbeats (lost wake-ups).
+_RECHECK_EVERY_HEARTBEATS = 4
+# While expiry has a backlog, the sweeper pauses this many times a batch's duration between batches.
+_SWEEP_PAUSE_FACTOR = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,27 +409,37 @@ class MailboxService:
         cursor = after
         peer = handle.side.peer
         async with self._bus.subscribe(handle.key) as subscription:
+            recheck, idle, expires_at = True, 0, 0
             while True:
                 now = self._clock()
-                state = await self._store.get_mailbox(handle.key, int(now))
-                if state is None:
-                    yield StreamEvent("gone", reason="expired")
-                    return
-                if state.deleted:
-                    yield StreamEvent("gone", reason="deleted")
-                    return
-                if _side_of(state, handle.claim) is not handle.side:
-                    yield StreamEvent("gone", reason="relinquished")
-                    return
-                messages = await self._store.read_messages(handle.key, peer, cursor, limit)
-                for message in messages:
-                    cursor = message.seq
-                    yield StreamEvent("message", seq=message.seq)
-                if len(messages) == limit:
+                if recheck or now >= expires_at:
+                    state = await self._store.get_mailbox(handle.key, int(now))
+                    if state is None:
+                        yield StreamEvent("gone", reason="expired")
+                        return
+                    if state.deleted:
+                        yield StreamEvent("gone", reason="deleted")
+                        return
+                    if _side_of(state, handle.claim) is not handle.side:
+                        yield StreamEvent("gone", reason="relinquished")
+                        return
+                    expires_at = state.expires_at
+                    messages = await self._store.read_messages(handle.key, peer, cursor, limit)
+                    for message in messages:
+                        cursor = message.seq
+                        yield StreamEvent("message", seq=message.seq)
+                    if len(messages) == limit:
+                        continue
+                timeout = max(0.05, min(heartbeat, expires_at - now))
+                if await subscription.wait(timeout):
+                    recheck, idle = True, 0
                     continue
-                timeout = max(0.05, min(heartbeat, state.expires_at - now))
-                if not await subscription.wait(timeout):
-                    yield StreamEvent("heartbeat")
+                yield StreamEvent("heartbeat")
+                # Writes, deletes and relinquishes all publish a wake-up, so an idle heartbeat
+                # needs no database read (10,000 idle streams would cost ~1,300 queries/s);
+                # expiry is known, and every few heartbeats a read catches a lost wake-up.
+                idle += 1
+                recheck = idle % _RECHECK_EVERY_HEARTBEATS == 0
 
     # -- expiry ----------------------------------------------------------------------------------
 
@@ -437,14 +451,17 @@ class MailboxService:
 
     async def run_sweeper(self) -> None:
         """Delete expired mailboxes in small batches; a full batch means more are due, so the
-        next one follows at once (after yielding, so requests interleave)."""
+        next one follows after a pause proportional to the batch's cost."""
         while True:
+            started = time.perf_counter()
             try:
                 result = await self.sweep_once()
             except Exception:
                 _log.exception("expiry sweep failed")
                 result = SweepResult(0, 0)
             if result.removed >= self._config.sweep_batch:
-                await asyncio.sleep(0)
+                # A backlog: keep going, but leave requests most of the single writer — pause
+                # for a multiple of the batch's own duration — so a mass expiry never stalls them.
+                await asyncio.sleep(min(1.0, _SWEEP_PAUSE_FACTOR * (time.perf_counter() - started)))
                 continue
             await asyncio.sleep(self._config.sweep_interval_seconds)
