@@ -36,6 +36,7 @@ KEY_BYTES = 16
 MAX_PENDING = 10_000
 #: One ``pg_notify`` statement carries at most this many keys.
 MAX_BATCH = 500
+_CLOSE_TIMEOUT = 5.0
 
 ConnectFactory = Callable[[], Awaitable[Any]]
 
@@ -177,10 +178,15 @@ class PostgresWakeupBus(WakeupBus):
         for task in (sender, supervisor):
             if task is not None:
                 task.cancel()
-        for task in (sender, supervisor):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = [task for task in (sender, supervisor) if task is not None]
+        # Bounded: asyncio.wait_for on Python 3.11 can swallow a cancellation that races with a
+        # completed connect, and shutdown must never hang on a background task.
+        _done, pending = await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT)
+        if pending:
+            _log.warning("wake-up listener did not stop within %.0f s", _CLOSE_TIMEOUT)
+        conn = self._conn
+        if conn is not None and pending:
+            conn.terminate()
         self._supervisor = self._sender = None
         self._pending.clear()
 
@@ -247,7 +253,7 @@ class PostgresWakeupBus(WakeupBus):
             # Notifications sent while we were disconnected are lost: let every waiter re-read.
             self._wake_all()
             _log.info("wake-up listener reconnected")
-        while not terminated.is_set():
+        while not terminated.is_set() and not self._closing:
             try:
                 async with asyncio.timeout(self._keepalive):
                     await terminated.wait()
@@ -255,6 +261,8 @@ class PostgresWakeupBus(WakeupBus):
                 # Idle: prove the connection still works (a silent network failure shows here).
                 async with self._conn_lock, asyncio.timeout(self._keepalive):
                     await conn.execute("SELECT 1")
+        if self._closing:
+            return
         raise ConnectionError("listener connection terminated")
 
     # -- sending ------------------------------------------------------------------------------
