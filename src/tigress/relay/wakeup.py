@@ -32,7 +32,9 @@ _SUFFIX = ".sock"
 _PEERS_RECHECK_SECONDS = 0.005
 
 
-class _LocalSubscription(Subscription):
+class EventSubscription(Subscription):
+    """One waiter: woken by an event, which it clears when it returns."""
+
     __slots__ = ("_event",)
 
     def __init__(self) -> None:
@@ -57,7 +59,7 @@ class LocalWakeupBus(WakeupBus):
     stores and inside every cross-process bus."""
 
     def __init__(self) -> None:
-        self._waiters: dict[bytes, set[_LocalSubscription]] = {}
+        self._waiters: dict[bytes, set[EventSubscription]] = {}
 
     @property
     def waiter_count(self) -> int:
@@ -68,7 +70,7 @@ class LocalWakeupBus(WakeupBus):
 
     @contextlib.asynccontextmanager
     async def _subscription(self, key: bytes) -> AsyncIterator[Subscription]:
-        sub = _LocalSubscription()
+        sub = EventSubscription()
         self._waiters.setdefault(key, set()).add(sub)
         try:
             yield sub

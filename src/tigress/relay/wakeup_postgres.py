@@ -26,6 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from tigress.relay.stores.base import Subscription, WakeupBus
+from tigress.relay.wakeup import EventSubscription
 
 _log = logging.getLogger("tigress.relay.wakeup")
 
@@ -39,26 +40,6 @@ MAX_BATCH = 500
 _CLOSE_TIMEOUT = 5.0
 
 ConnectFactory = Callable[[], Awaitable[Any]]
-
-
-class _Subscription(Subscription):
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def wake(self) -> None:
-        self._event.set()
-
-    async def wait(self, timeout: float) -> bool:
-        if not self._event.is_set():
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._event.wait()
-            except TimeoutError:
-                return False
-        self._event.clear()
-        return True
 
 
 def parse_payload(payload: object) -> bytes | None:
@@ -90,7 +71,7 @@ class PostgresWakeupBus(WakeupBus):
         self._channel = channel
         self._keepalive = keepalive_seconds
         self._reconnect_max = reconnect_max_seconds
-        self._waiters: dict[bytes, set[_Subscription]] = {}
+        self._waiters: dict[bytes, set[EventSubscription]] = {}
         self._pending: dict[str, None] = {}  # insertion-ordered set of hex keys
         self._pending_event = asyncio.Event()
         self._conn: Any = None
@@ -137,7 +118,7 @@ class PostgresWakeupBus(WakeupBus):
 
     @contextlib.asynccontextmanager
     async def _subscription(self, key: bytes) -> AsyncIterator[Subscription]:
-        sub = _Subscription()
+        sub = EventSubscription()
         self._waiters.setdefault(key, set()).add(sub)
         try:
             yield sub
