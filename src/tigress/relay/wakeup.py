@@ -90,6 +90,12 @@ class LocalWakeupBus(WakeupBus):
             for sub in waiters:
                 sub.wake()
 
+    def wake_all(self) -> None:
+        """Wake every waiter (after wake-ups may have been lost, e.g. a reconnect)."""
+        for waiters in self._waiters.values():
+            for sub in waiters:
+                sub.wake()
+
 
 def socket_directory_for(db_path: Path) -> Path:
     """Where the processes sharing ``db_path`` meet: ``<db>.wake/`` next to the database, or —

@@ -19,14 +19,13 @@ costs a waiter latency up to its own timeout, never correctness.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from tigress.relay.stores.base import Subscription, WakeupBus
-from tigress.relay.wakeup import EventSubscription
+from tigress.relay.wakeup import LocalWakeupBus
 
 _log = logging.getLogger("tigress.relay.wakeup")
 
@@ -71,7 +70,7 @@ class PostgresWakeupBus(WakeupBus):
         self._channel = channel
         self._keepalive = keepalive_seconds
         self._reconnect_max = reconnect_max_seconds
-        self._waiters: dict[bytes, set[EventSubscription]] = {}
+        self._local = LocalWakeupBus()  # this process's waiters
         self._pending: dict[str, None] = {}  # insertion-ordered set of hex keys
         self._pending_event = asyncio.Event()
         self._conn: Any = None
@@ -100,7 +99,7 @@ class PostgresWakeupBus(WakeupBus):
 
     @property
     def waiter_count(self) -> int:
-        return sum(len(s) for s in self._waiters.values())
+        return self._local.waiter_count
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once the listening connection is up (at most ``timeout`` seconds)."""
@@ -114,23 +113,10 @@ class PostgresWakeupBus(WakeupBus):
     # -- WakeupBus ------------------------------------------------------------------------------
 
     def subscribe(self, key: bytes) -> AbstractAsyncContextManager[Subscription]:
-        return self._subscription(key)
-
-    @contextlib.asynccontextmanager
-    async def _subscription(self, key: bytes) -> AsyncIterator[Subscription]:
-        sub = EventSubscription()
-        self._waiters.setdefault(key, set()).add(sub)
-        try:
-            yield sub
-        finally:
-            waiters = self._waiters.get(key)
-            if waiters is not None:
-                waiters.discard(sub)
-                if not waiters:
-                    del self._waiters[key]
+        return self._local.subscribe(key)
 
     def publish(self, key: bytes) -> None:
-        self._wake_local(key)
+        self._local.wake_local(key)
         if self._supervisor is None or self._closing:
             return
         if len(self._pending) >= MAX_PENDING:
@@ -171,25 +157,14 @@ class PostgresWakeupBus(WakeupBus):
         self._supervisor = self._sender = None
         self._pending.clear()
 
-    # -- local fan-out ------------------------------------------------------------------------
-
-    def _wake_local(self, key: bytes) -> None:
-        waiters = self._waiters.get(key)
-        if waiters:
-            for sub in waiters:
-                sub.wake()
-
-    def _wake_all(self) -> None:
-        for waiters in self._waiters.values():
-            for sub in waiters:
-                sub.wake()
+    # -- wake-ups from other processes ---------------------------------------------------------
 
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: object) -> None:
         if pid == self._own_pid:
             return  # our own publish: those waiters were woken when it was queued
         key = parse_payload(payload)
         if key is not None:
-            self._wake_local(key)
+            self._local.wake_local(key)
 
     # -- the listening connection -------------------------------------------------------------
 
@@ -232,7 +207,7 @@ class PostgresWakeupBus(WakeupBus):
         self._connected.set()
         if reconnected:
             # Notifications sent while we were disconnected are lost: let every waiter re-read.
-            self._wake_all()
+            self._local.wake_all()
             _log.info("wake-up listener reconnected")
         while not terminated.is_set() and not self._closing:
             try:
