@@ -26,7 +26,14 @@ _UUID_RE = re.compile(
 #: ``com.apple.apns``).
 TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 #: Payload data is base64 or base64url text (the draft: ``base64(IV || ciphertext || tag)``).
-_DATA_RE = re.compile(r"[A-Za-z0-9+/_=-]+")
+#: Checked with ``bytes.translate`` (a table lookup per byte) rather than a regular expression:
+#: the data is most of every request body, and this is ~3x faster on a 1.4 KB frame.
+_DATA_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-"
+#: ASCII display text: the control characters ``_text`` refuses (C0 but tab and newline, DEL).
+_ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: What an image URL must not contain: whitespace (``\s`` is ``str.isspace``), C0 controls, DEL,
+#: quotes, angle brackets, backslash and backtick.
+_URL_FORBIDDEN_RE = re.compile(r"[\s\x00-\x1f\x7f\"'<>\\`]")
 _RFC3339_UTC_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
 _ATTESTATION_RE = re.compile(r"[\x20-\x7e]+")
 _RIGHTS = frozenset("RWD")
@@ -148,11 +155,13 @@ def require_json_media_type(content_type: str | None) -> None:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ProblemError("malformed-json", f"duplicate member {key!r} in a JSON object")
-        result[key] = value
+    result = dict(pairs)  # in C; a duplicate shows as a shorter dict
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ProblemError("malformed-json", f"duplicate member {key!r} in a JSON object")
+            seen.add(key)
     return result
 
 
@@ -180,16 +189,41 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _object(value: Any, field: str, required: set[str], optional: set[str]) -> dict[str, Any]:
+class _Shape:
+    """The members an object may hold: ``required`` ones (reported missing in sorted order) and
+    ``optional`` ones; built once per kind of object, not per request."""
+
+    __slots__ = ("allowed", "field", "required")
+
+    def __init__(self, field: str, required: set[str], optional: set[str]) -> None:
+        self.field = field
+        self.required = tuple(sorted(required))
+        self.allowed = frozenset(required | optional)
+
+
+def _object(value: Any, shape: _Shape) -> dict[str, Any]:
+    field = shape.field
     if not isinstance(value, dict):
         raise invalid_field(field, "must be an object")
+    allowed = shape.allowed
     for key in value:
-        if key not in required and key not in optional:
+        if key not in allowed:
             raise invalid_field(f"{field}.{key}" if field else key, "unexpected field")
-    for key in sorted(required):
+    for key in shape.required:
         if key not in value:
             raise invalid_field(f"{field}.{key}" if field else key, "is required")
     return value
+
+
+_PAYLOAD = _Shape("payload", {"type", "data"}, set())
+_DISPLAY = _Shape("displayInformation", {"title", "description", "imageURL"}, set())
+_TOKEN = _Shape("notificationToken", {"type", "tokenData"}, set())
+_CONFIGURATION = _Shape("mailboxConfiguration", set(), {"accessRights", "expiration"})
+_CREATE = _Shape(
+    "", {"payload", "displayInformation"}, {"notificationToken", "mailboxConfiguration"}
+)
+_UPDATE = _Shape("", {"payload"}, {"notificationToken"})
+_READ = _Shape("", set(), {"notificationToken"})
 
 
 def _string(value: Any, field: str, max_chars: int, *, allow_empty: bool = False) -> str:
@@ -204,7 +238,13 @@ def _string(value: Any, field: str, max_chars: int, *, allow_empty: bool = False
 
 def _text(value: Any, field: str, max_chars: int) -> str:
     """Display text: NFC-normalised, no control characters (they would garble a preview)."""
-    text = unicodedata.normalize("NFC", _string(value, field, max_chars, allow_empty=True))
+    text = _string(value, field, max_chars, allow_empty=True)
+    if text.isascii():  # the common case: already NFC, and the only controls are C0 and DEL
+        bad = _ASCII_CONTROL_RE.search(text)
+        if bad is not None:
+            raise invalid_field(field, f"contains the control character U+{ord(bad.group()):04X}")
+        return text
+    text = unicodedata.normalize("NFC", text)
     if len(text) > max_chars:
         raise invalid_field(field, f"is longer than {max_chars} characters")
     for char in text:
@@ -214,12 +254,12 @@ def _text(value: Any, field: str, max_chars: int) -> str:
 
 
 def _payload(value: Any, config: RelayConfig) -> Payload:
-    fields = _object(value, "payload", {"type", "data"}, set())
+    fields = _object(value, _PAYLOAD)
     kind = _string(fields["type"], "payload.type", 64)
     if TYPE_RE.fullmatch(kind) is None:
         raise invalid_field("payload.type", "must match [A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
     data = _string(fields["data"], "payload.data", config.payload_max_bytes)
-    if _DATA_RE.fullmatch(data) is None:
+    if not data.isascii() or data.encode("ascii").translate(None, _DATA_ALPHABET):
         raise invalid_field("payload.data", "must be base64 or base64url text")
     return Payload(kind, data)
 
@@ -232,7 +272,7 @@ def _image_url(value: Any, config: RelayConfig) -> str:
         raise invalid_field("displayInformation.imageURL", "is not a valid URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise invalid_field("displayInformation.imageURL", "must be an absolute https:// URL")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F or c in "\"'<>\\`" for c in url):
+    if _URL_FORBIDDEN_RE.search(url) is not None:
         raise invalid_field(
             "displayInformation.imageURL", "contains whitespace, quotes or control characters"
         )
@@ -240,7 +280,7 @@ def _image_url(value: Any, config: RelayConfig) -> str:
 
 
 def _display(value: Any, config: RelayConfig) -> DisplayInformation:
-    fields = _object(value, "displayInformation", {"title", "description", "imageURL"}, set())
+    fields = _object(value, _DISPLAY)
     return DisplayInformation(
         title=_text(fields["title"], "displayInformation.title", config.title_max),
         description=_text(
@@ -251,7 +291,7 @@ def _display(value: Any, config: RelayConfig) -> DisplayInformation:
 
 
 def _token(value: Any, config: RelayConfig) -> NotificationToken:
-    fields = _object(value, "notificationToken", {"type", "tokenData"}, set())
+    fields = _object(value, _TOKEN)
     kind = _string(fields["type"], "notificationToken.type", 64)
     if TYPE_RE.fullmatch(kind) is None:
         raise invalid_field("notificationToken.type", "must match [A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
@@ -307,12 +347,7 @@ def format_rfc3339(timestamp: int) -> str:
 
 
 def parse_create(body: dict[str, Any], now: int, config: RelayConfig) -> CreateMailboxRequest:
-    _object(
-        body,
-        "",
-        {"payload", "displayInformation"},
-        {"notificationToken", "mailboxConfiguration"},
-    )
+    _object(body, _CREATE)
     token = None
     if body.get("notificationToken") is not None:
         token = _token(body["notificationToken"], config)
@@ -320,9 +355,7 @@ def parse_create(body: dict[str, Any], now: int, config: RelayConfig) -> CreateM
     expires_at = now + config.expiration_default_seconds
     configuration = body.get("mailboxConfiguration")
     if configuration is not None:
-        fields = _object(
-            configuration, "mailboxConfiguration", set(), {"accessRights", "expiration"}
-        )
+        fields = _object(configuration, _CONFIGURATION)
         if "accessRights" in fields:
             rights = _access_rights(fields["accessRights"])
         if "expiration" in fields:
@@ -337,7 +370,7 @@ def parse_create(body: dict[str, Any], now: int, config: RelayConfig) -> CreateM
 
 
 def parse_update(body: dict[str, Any], config: RelayConfig) -> UpdateMailboxRequest:
-    _object(body, "", {"payload"}, {"notificationToken"})
+    _object(body, _UPDATE)
     token = None
     if body.get("notificationToken") is not None:
         token = _token(body["notificationToken"], config)
@@ -345,7 +378,7 @@ def parse_update(body: dict[str, Any], config: RelayConfig) -> UpdateMailboxRequ
 
 
 def parse_read(body: dict[str, Any], config: RelayConfig) -> NotificationToken | None:
-    _object(body, "", set(), {"notificationToken"})
+    _object(body, _READ)
     if body.get("notificationToken") is None:
         return None
     return _token(body["notificationToken"], config)
