@@ -315,15 +315,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         async with lifespan(app), lifespan(reference_app):
             warmup = max(args.concurrency * 4, args.transfers // 10)
             await run_concurrent(app, relay_transfer, pool, warmup, args.concurrency)
-            await run_concurrent(
-                reference_app, reference_transfer, pool, warmup, args.concurrency
-            )
+            await run_concurrent(reference_app, reference_transfer, pool, warmup, args.concurrency)
             if args.profile:
                 profile = cProfile.Profile()
                 profile.enable()
-                await run_concurrent(
-                    app, relay_transfer, pool, args.transfers, args.concurrency
-                )
+                await run_concurrent(app, relay_transfer, pool, args.transfers, args.concurrency)
                 profile.disable()
             else:
                 for _ in range(args.rounds):
@@ -479,7 +475,9 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "relay_core_instructions.json").write_text(json.dumps(result, indent=2))
         for label in ("relay", "reference"):
-            print(f"{label:<10} {result[label]['instructions_per_transfer']:>14,.0f} instr/transfer")
+            print(
+                f"{label:<10} {result[label]['instructions_per_transfer']:>14,.0f} instr/transfer"
+            )
         print(f"ratio relay/reference: {result['ratio']:.2f}")
         return
     result = uvloop.run(measure(args))
