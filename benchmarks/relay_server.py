@@ -4,9 +4,9 @@ Usage (by ``relay.py``, not by hand): ``python relay_server.py {relay|echo} FD W
 
 The parent binds ``127.0.0.1:0`` and passes the socket, so the port is known before the server
 starts and no other process can take it.  Both apps get identical uvicorn settings — uvloop,
-httptools, no access log, no server header — which is what makes the echo a fair reference.  The
-relay reads its settings from ``TIGRESS_RELAY_CONFIG_JSON`` exactly as ``tigress relay serve``
-hands them to its workers.
+the relay's httptools protocol (tigress.relay.server), no access log, no server header — which is
+what makes the echo a fair reference.  The relay reads its settings from
+``TIGRESS_RELAY_CONFIG_JSON`` exactly as ``tigress relay serve`` hands them to its workers.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from tigress.relay.server import RelayHttpProtocol
 
 TARGETS = {
     "relay": "tigress.relay.app:app_from_environment",
@@ -38,7 +40,9 @@ def serve(kind: str, fd: int, workers: int) -> None:
         factory=True,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # The relay's own protocol for both: on the echo (which has no transfer endpoints) it
+        # is exactly uvicorn's httptools protocol.
+        http=RelayHttpProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -23,10 +23,12 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 from tests.relay.postgres_helpers import drop_schema, schema_url
 
 from tigress.relay.app import create_app
 from tigress.relay.config import RelayConfig
+from tigress.relay.server import server_config
 
 STORE_KINDS = ["sqlite", "postgres"]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -73,17 +75,16 @@ def relay_config(store_url: str, tmp_path: Path) -> RelayConfig:
 class LiveRelay:
     """A relay served by uvicorn on 127.0.0.1 in a background thread."""
 
-    def __init__(self, config: RelayConfig) -> None:
+    def __init__(self, config: RelayConfig, app: Starlette | None = None) -> None:
         self.config = config
-        self.app = create_app(config)
+        self.app = app if app is not None else create_app(config)
         self._server = uvicorn.Server(
-            uvicorn.Config(
+            server_config(
                 self.app,
                 host="127.0.0.1",
                 port=0,
                 log_level="warning",
                 lifespan="on",
-                access_log=False,
             )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -14,6 +14,7 @@ import uvicorn
 
 from tigress.relay.app import create_app
 from tigress.relay.config import RelayConfig
+from tigress.relay.server import server_config
 
 STARTUP_TIMEOUT = 15.0
 
@@ -53,9 +54,7 @@ def _relay_in(directory: Path) -> Iterator[str]:
         rate_limit_per_second=0,
         log_level="warning",
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="on")
-    )
+    server = uvicorn.Server(server_config(create_app(config), log_level="warning", lifespan="on"))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="relay", daemon=True
     )

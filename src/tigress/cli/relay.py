@@ -70,8 +70,11 @@ def serve(
     configure_logging(config.log_level)
     # Every worker process rebuilds exactly these settings.
     os.environ[CONFIG_JSON_ENV] = config.to_json()
+    from tigress.relay.server import RelayHttpProtocol  # noqa: PLC0415
+
     uvicorn.run(
         "tigress.relay.app:app_from_environment",
+        http=RelayHttpProtocol,
         factory=True,
         host=config.host,
         port=config.port,

@@ -266,11 +266,12 @@ class RelayHandlers:
     async def mailbox(self, request: Request) -> Response:
         if request.method in {"GET", "HEAD"}:
             return await self.preview(request)
-        call = Call(request.scope, request.receive, request.path_params["mailbox_id"])
+        call = Call.from_scope(request.scope, request.receive, request.path_params["mailbox_id"])
         return _to_response(await self.mailbox_call(call))
 
     async def create_endpoint(self, request: Request) -> Response:
-        return _to_response(await self.create_call(Call(request.scope, request.receive, "")))
+        call = Call.from_scope(request.scope, request.receive, "")
+        return _to_response(await self.create_call(call))
 
     async def preview(self, request: Request) -> Response:
         mailbox_id = self._mailbox_id(request)
@@ -446,6 +447,12 @@ class RelayApp(Starlette):
         super().__init__(**kwargs)
         self._front = front
 
+    @property
+    def front(self) -> FastFront:
+        """The transfer endpoints, for a server that serves them without ASGI
+        (:mod:`tigress.relay.server`)."""
+        return self._front
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             target = self._front.route(scope)
@@ -519,7 +526,13 @@ def create_app(
         Middleware(RateLimitMiddleware, limiter=limiter),
     ]
     return RelayApp(
-        FastFront(handlers.create_call, handlers.mailbox_call, limiter, recorder),
+        FastFront(
+            handlers.create_call,
+            handlers.mailbox_call,
+            limiter,
+            recorder,
+            body_limit=config.body_max_bytes,
+        ),
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,

@@ -79,24 +79,58 @@ def problem_reply(problem: ProblemError) -> Reply:
 
 
 class Call:
-    """One request to a mailbox endpoint: method, the path's mailbox id, headers, query, body."""
+    """One request to a mailbox endpoint: method, the path's mailbox id, headers, query, body.
 
-    __slots__ = ("_headers", "_query", "_receive", "_scope", "method", "path_id")
+    Independent of how it arrived: :meth:`from_scope` wraps an ASGI request (whose body is still
+    to be received), while the relay's HTTP protocol (``tigress.relay.server``) hands over the
+    body it already buffered."""
 
-    def __init__(self, scope: Scope, receive: Receive, path_id: str) -> None:
-        self._scope = scope
-        self._receive = receive
-        self.method: str = scope["method"]
+    __slots__ = (
+        "_body",
+        "_headers",
+        "_query",
+        "_query_string",
+        "_raw_headers",
+        "_receive",
+        "method",
+        "path_id",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path_id: str,
+        raw_headers: Sequence[tuple[bytes, bytes]],
+        query_string: bytes,
+        *,
+        receive: Receive | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        self.method = method
         self.path_id = path_id
+        self._raw_headers = raw_headers
+        self._query_string = query_string
+        self._receive = receive
+        self._body = body
         self._headers: dict[bytes, list[str]] | None = None
         self._query: QueryParams | None = None
+
+    @classmethod
+    def from_scope(cls, scope: Scope, receive: Receive, path_id: str) -> Call:
+        return cls(
+            scope["method"],
+            path_id,
+            scope["headers"],
+            scope.get("query_string", b""),
+            receive=receive,
+        )
 
     def headers(self, name: bytes) -> list[str]:
         """Every value of the header ``name`` (lower case), in order."""
         headers = self._headers
         if headers is None:
             headers = {}
-            for key, value in self._scope["headers"]:
+            for key, value in self._raw_headers:
                 values = headers.get(key)
                 if values is None:
                     headers[key] = [value.decode("latin-1")]
@@ -111,10 +145,10 @@ class Call:
         return values[0] if values else None
 
     def query(self, name: str) -> str | None:
-        if not self._scope.get("query_string"):
+        if not self._query_string:
             return None
         if self._query is None:
-            self._query = QueryParams(self._scope["query_string"])
+            self._query = QueryParams(self._query_string)
         return self._query.get(name)
 
     async def body(self, limit: int) -> bytes:
@@ -126,7 +160,13 @@ class Call:
             if not declared.isdigit():
                 raise ProblemError("invalid-header", "Content-Length must be a decimal integer")
             if int(declared) > limit:
-                raise ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
+                raise body_too_large(limit)
+        if self._body is not None:
+            if len(self._body) > limit:
+                raise body_too_large(limit)
+            return self._body
+        if self._receive is None:
+            return b""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -135,9 +175,7 @@ class Call:
                 chunk: bytes = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
-                    raise ProblemError(
-                        "body-too-large", f"the body exceeds the limit of {limit} bytes"
-                    )
+                    raise body_too_large(limit)
                 if chunk:
                     chunks.append(chunk)
                 if not message.get("more_body", False):
@@ -147,12 +185,17 @@ class Call:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def body_too_large(limit: int) -> ProblemError:
+    return ProblemError("body-too-large", f"the body exceeds the limit of {limit} bytes")
+
+
 #: A mailbox endpoint: a request in, a reply out (problems already mapped to replies).
 Handler = Callable[[Call], Awaitable[Reply]]
 
 
 class FastFront:
-    """Serves the transfer endpoints directly (see :meth:`route` for which)."""
+    """Serves the transfer endpoints directly (see :meth:`target` for which): from ASGI through
+    :meth:`serve`, or from the relay's own HTTP protocol through :meth:`answer`."""
 
     def __init__(
         self,
@@ -160,18 +203,18 @@ class FastFront:
         mailbox: Handler,
         limiter: RateLimiter,
         recorder: RequestRecorder,
+        *,
+        body_limit: int,
     ) -> None:
         self._create = create
         self._mailbox = mailbox
         self._limiter = limiter
         self._recorder = recorder
+        #: The largest request body a transfer endpoint accepts (413 beyond).
+        self.body_limit = body_limit
 
-    def route(self, scope: Scope) -> tuple[Handler, str] | None:
+    def target(self, method: str, path: str) -> tuple[Handler, str] | None:
         """The handler and path id for a request this front serves, else None."""
-        if scope.get("root_path"):
-            return None  # mounted under a prefix: let Starlette resolve the route
-        path: str = scope["path"]
-        method: str = scope["method"]
         if path == "/v1/m":
             return (self._create, "") if method == "POST" else None
         if path.startswith("/v1/m/") and method in MAILBOX_METHODS:
@@ -179,6 +222,29 @@ class FastFront:
             if path_id and "/" not in path_id:
                 return self._mailbox, path_id
         return None
+
+    def route(self, scope: Scope) -> tuple[Handler, str] | None:
+        """:meth:`target` for an ASGI request."""
+        if scope.get("root_path"):
+            return None  # mounted under a prefix: let Starlette resolve the route
+        return self.target(scope["method"], scope["path"])
+
+    async def answer(self, call: Call, handler: Handler, address: str, path: str) -> Reply:
+        """Rate limit, handle (problems become replies) and record one request.  An unexpected
+        error propagates (recorded as a 500) for the server to answer and log."""
+        started = time.perf_counter()
+        status = 500
+        try:
+            problem = self._limiter.check_address(address, path)
+            reply = await handler(call) if problem is None else problem_reply(problem)
+            status = reply.status
+            return reply
+        finally:
+            self._recorder.record_request(path, call.method, status, time.perf_counter() - started)
+
+    def record(self, path: str, method: str, status: int) -> None:
+        """Count a request the server answered itself (a 413 before the body was read)."""
+        self._recorder.record_request(path, method, status, 0.0)
 
     async def serve(
         self, scope: Scope, receive: Receive, send: Send, handler: Handler, path_id: str
@@ -193,7 +259,7 @@ class FastFront:
                 response_started = True
                 await send_rate_limited(send, problem)
                 return
-            reply = await handler(Call(scope, receive, path_id))
+            reply = await handler(Call.from_scope(scope, receive, path_id))
             status = reply.status
             response_started = True
             await reply.send(send)

@@ -38,10 +38,15 @@ class RateLimiter:
 
     def check(self, scope: Scope) -> ProblemError | None:
         """Take a token for this request's address; the 429 problem when none is left."""
-        if self._rate <= 0 or scope["path"] in _UNLIMITED_PATHS:
+        if self._rate <= 0:
             return None
         client = scope.get("client")
-        address = client[0] if client else ""
+        return self.check_address(client[0] if client else "", scope["path"])
+
+    def check_address(self, address: str, path: str) -> ProblemError | None:
+        """:meth:`check` for a request from ``address`` to ``path``."""
+        if self._rate <= 0 or path in _UNLIMITED_PATHS:
+            return None
         now = time.monotonic()
         bucket = self._buckets.get(address)
         if bucket is None:
@@ -103,13 +108,15 @@ class RequestRecorder:
         self._access_log = access_log
 
     def record(self, scope: Scope, status: int, elapsed: float) -> None:
-        path: str = scope["path"]
+        self.record_request(scope["path"], scope["method"], status, elapsed)
+
+    def record_request(self, path: str, method: str, status: int, elapsed: float) -> None:
         route = route_template(path)
-        self._metrics.observe_request(route, scope["method"], status, elapsed)
+        self._metrics.observe_request(route, method, status, elapsed)
         if self._access_log:
             extra = {
                 "route": route,
-                "method": scope["method"],
+                "method": method,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 3),
             }
