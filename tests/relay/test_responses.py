@@ -16,8 +16,15 @@ from tigress.relay.stores.base import DisplayInformation, Payload, Side, StoredM
 # Any code point, lone surrogates included (they cannot be encoded: both ways must refuse).
 any_text = st.text(st.characters(blacklist_categories=()), max_size=40)
 seqs = st.integers(min_value=0, max_value=2**53)
+# Payload data as stored (base64, no escaping needed) or any text at all.
+base64_text = st.text(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-", max_size=40
+)
 messages = st.builds(
-    StoredMessage, seqs, st.sampled_from(list(Side)), st.builds(Payload, any_text, any_text)
+    StoredMessage,
+    seqs,
+    st.sampled_from(list(Side)),
+    st.builds(Payload, any_text, base64_text | any_text),
 )
 
 

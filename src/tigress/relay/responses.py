@@ -23,9 +23,20 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
+#: Payload data is base64 text (validated on the way in): nothing in it needs escaping, and
+#: checking that with a byte table is ~3x cheaper than running the escaper over ~1.4 KB.
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-"
+
+
+def _data(data: str) -> str:
+    if data.isascii() and not data.encode("ascii").translate(None, _BASE64_ALPHABET):
+        return f'"{data}"'
+    return _string(data)
+
+
 def _payload(message: StoredMessage) -> str:
     payload = message.payload
-    return f'{{"type":{_string(payload.type)},"data":{_string(payload.data)}}}'
+    return f'{{"type":{_string(payload.type)},"data":{_data(payload.data)}}}'
 
 
 def create_body(url_link: str, push_supported: bool) -> bytes:
