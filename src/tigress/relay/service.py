@@ -43,21 +43,21 @@ _RECHECK_EVERY_HEARTBEATS = 4
 _SWEEP_PAUSE_FACTOR = 3.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreateOutcome:
     mailbox_id: MailboxId
     duplicate: bool
     push_supported: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpdateOutcome:
     duplicate: bool
     push_supported: bool
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadOutcome:
     side: Side
     display: DisplayInformation

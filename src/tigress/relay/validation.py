@@ -46,7 +46,7 @@ class NotificationToken:
     token_data: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreateMailboxRequest:
     payload: Payload
     display: DisplayInformation
@@ -55,7 +55,7 @@ class CreateMailboxRequest:
     expires_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpdateMailboxRequest:
     payload: Payload
     token: NotificationToken | None

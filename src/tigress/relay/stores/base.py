@@ -46,6 +46,12 @@ class Side(enum.Enum):
         return Side.RECIPIENT if self is Side.INITIATOR else Side.INITIATOR
 
 
+# The values below are made on every request.  Small value types stay frozen; the larger
+# snapshots and results are plain slotted dataclasses, never mutated after construction: a frozen
+# dataclass's ``__init__`` pays an ``object.__setattr__`` call per field (~1.4 µs for a
+# MailboxState instead of ~0.2 µs).
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     """The draft's ``payload {type, data}``: an opaque, end-to-end encrypted message."""
@@ -76,7 +82,7 @@ class StoredMessage:
     payload: Payload
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MailboxState:
     """A snapshot of one mailbox, as :meth:`MailboxStore.get_mailbox` returns it.
 
@@ -113,7 +119,7 @@ def side_of(state: MailboxState, claim: bytes) -> Side | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MailboxView:
     """Everything one read needs, from one store call: see :meth:`MailboxStore.read_mailbox`."""
 
@@ -125,7 +131,7 @@ class MailboxView:
     messages: list[StoredMessage]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewMailbox:
     """Everything CreateMailbox stores, in one atomic insert."""
 
@@ -165,14 +171,14 @@ class WriteStatus(enum.Enum):
     ACCESS_DENIED = "access-denied"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreateResult:
     status: WriteStatus  # OK or DUPLICATE
     #: For DUPLICATE: the sealed id of the mailbox the earlier request created.
     sealed_mailbox_id: bytes | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendResult:
     status: WriteStatus
     #: The new message's sequence number when status is OK.
@@ -185,7 +191,7 @@ class AppendResult:
     has_token: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeleteResult:
     status: WriteStatus
     #: True when a recipient was bound at deletion (the transfer "completed" rather than being
@@ -199,7 +205,7 @@ class DeleteResult:
     last_seq: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SweepResult:
     #: Rows removed (live mailboxes that expired plus tombstones that reached their expiry).
     removed: int

@@ -171,22 +171,22 @@ def _writer_side(row: tuple[Any, ...], side: Side | None, claim: bytes) -> Side 
 
 
 def _state(row: tuple[Any, ...]) -> MailboxState:
-    display = None if row[8] is None else DisplayInformation(row[8], row[9], row[10])
+    # Positional: the field order of MailboxState (keyword matching costs on every read).
     return MailboxState(
-        key=row[1],
-        initiator_claim=row[2],
-        recipient_claim=row[3],
-        access_rights=row[4],
-        created_at=row[5],
-        expires_at=row[6],
-        deleted=row[7] is not None,
-        display=display,
-        last_seq=row[11],
-        initiator_token=row[12],
-        recipient_token=row[13],
-        initiator_request_id=row[14],
-        recipient_request_id=row[15],
-        recipient_request_claim=row[16],
+        row[1],  # key
+        row[2],  # initiator_claim
+        row[3],  # recipient_claim
+        row[4],  # access_rights
+        row[5],  # created_at
+        row[6],  # expires_at
+        row[7] is not None,  # deleted
+        None if row[8] is None else DisplayInformation(row[8], row[9], row[10]),
+        row[11],  # last_seq
+        row[12],  # initiator_token
+        row[13],  # recipient_token
+        row[14],  # initiator_request_id
+        row[15],  # recipient_request_id
+        row[16],  # recipient_request_claim
     )
 
 
