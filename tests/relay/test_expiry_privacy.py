@@ -82,11 +82,12 @@ async def test_sweeper_removes_expired_mailboxes_in_batches(tmp_path: Path) -> N
         results = [await store.delete_expired(2_000, 500) for _ in range(4)]
         assert [r.removed for r in results] == [500, 500, 200, 0]
         assert [r.expired_live for r in results] == [500, 500, 200, 0]
-        # Only the live ones remain, messages and idempotency rows included.
+        # Only the live ones remain, messages and idempotency records included.
         conn = store._read()
         assert conn.execute("SELECT count(*) FROM mailbox").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM message").fetchone()[0] == 3
-        assert conn.execute("SELECT count(*) FROM create_request").fetchone()[0] == 3
+        records = "SELECT count(*) FROM mailbox WHERE c_claim IS NOT NULL"
+        assert conn.execute(records).fetchone()[0] == 3
 
 
 @pytest.fixture

@@ -302,6 +302,66 @@ async def test_version_one_database_keeps_its_messages_in_a_rowid_table(tmp_path
 
 
 @pytest.mark.anyio
+async def test_version_two_database_keeps_its_create_records(tmp_path: Path) -> None:
+    """Migration 3 moves each create-idempotency record into its mailbox's row: a retried
+    create is still answered with the earlier mailbox, and a new one from the claim replaces it."""
+    path = tmp_path / "relay.db"
+    keys = RelayKeys(b"m" * 32)
+    mailbox, claim, rid = uuid.uuid4().bytes, uuid.uuid4().bytes, uuid.uuid4().bytes
+    key = keys.mailbox_key(mailbox)
+    sealed = keys.seal_mailbox_id(claim, rid, mailbox)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for migration in sqlite_store._MIGRATIONS[:2]:
+            for statement in migration.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO mailbox (id, key, i_claim, rights, created_at, expires_at, title,"
+            " description, image_url, last_seq, n_messages, i_req) VALUES"
+            " (7, ?, ?, 'RD', 0, ?, 't', 'd', 'https://i.example/x.png', 1, 1, ?)",
+            (key, keys.claim_hash(mailbox, claim), 10**10, rid),
+        )
+        conn.execute(
+            "INSERT INTO create_request (claim, request_id, sealed_id, mailbox)"
+            " VALUES (?, ?, ?, 7)",
+            (keys.create_claim_hash(claim), rid, sealed),
+        )
+
+    def new_mailbox(request_id: bytes) -> NewMailbox:
+        fresh = uuid.uuid4().bytes
+        return NewMailbox(
+            key=keys.mailbox_key(fresh),
+            initiator_claim=keys.claim_hash(fresh, claim),
+            access_rights="RD",
+            created_at=0,
+            expires_at=10**10,
+            display=DisplayInformation("t", "d", "https://i.example/x.png"),
+            payload=Payload("T", "eA=="),
+            initiator_token=None,
+            initiator_request_id=request_id,
+            create_claim=keys.create_claim_hash(claim),
+            sealed_mailbox_id=keys.seal_mailbox_id(claim, request_id, fresh),
+        )
+
+    async with SQLiteStore(path).opened() as store:
+        retry = await store.create_mailbox(new_mailbox(rid))
+        assert retry.status is WriteStatus.DUPLICATE and retry.sealed_mailbox_id is not None
+        assert keys.unseal_mailbox_id(claim, rid, retry.sealed_mailbox_id) == mailbox
+        assert (await store.create_mailbox(new_mailbox(uuid.uuid4().bytes))).status is (
+            WriteStatus.OK
+        )
+        # The record followed the newer mailbox: the old Request-ID now creates afresh.
+        assert (await store.create_mailbox(new_mailbox(rid))).status is WriteStatus.OK
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
+        assert "create_request" not in tables and "mailbox_create" in tables
+        records = "SELECT count(*) FROM mailbox WHERE c_claim IS NOT NULL"
+        assert conn.execute(records).fetchone()[0] == 1
+
+
+@pytest.mark.anyio
 async def test_wakeup_buses(tmp_path: Path) -> None:
     local = LocalWakeupBus()
     async with local.subscribe(b"k" * 16) as subscription:
