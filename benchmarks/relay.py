@@ -31,6 +31,7 @@ from relay_common import (
     LoadProcess,
     Server,
     ServerSpec,
+    build_loadgen,
     machine_description,
     percentile,
     print_table,
@@ -706,9 +707,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--client",
-        choices=("raw", "aiohttp"),
-        default="raw",
-        help="load generator HTTP client (default: raw keep-alive HTTP/1.1)",
+        choices=("c", "raw", "aiohttp"),
+        default="c",
+        help="transfer load generator: c (loadgen.c, built with gcc; the default), raw (Python"
+        " keep-alive HTTP/1.1 on uvloop) or aiohttp",
     )
     parser.add_argument("--samples", type=int, default=500, help="notification samples")
     parser.add_argument("--waiters", type=int, default=10_000, help="idle SSE clients")
@@ -729,6 +731,8 @@ def main() -> None:
     mode = Mode(args.quick)
     chosen = [name for name in ("transfers", "notify", "idle", "scale") if getattr(args, name)]
     sections = chosen or ["transfers", "notify", "idle", "scale"]
+    if args.client == "c" and {"transfers", "scale"} & set(sections):
+        build_loadgen()  # before any server starts: a missing gcc is said at once
     runners = {
         "transfers": section_transfers,
         "notify": section_notify,

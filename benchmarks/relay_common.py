@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
+LOADGEN_SOURCE = HERE / "loadgen.c"
+LOADGEN_BINARY = RESULTS_DIR / "loadgen"  # a build cache, ignored by git like the results
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
@@ -203,14 +206,53 @@ def running(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
 # -- load generator subprocesses -------------------------------------------------------------------
 
 
+def build_loadgen() -> Path:
+    """The C load generator's binary, compiled from ``loadgen.c`` when it is missing or older
+    than the source.  Built under a temporary name and renamed, so a concurrent run never
+    executes a half-written file."""
+    if LOADGEN_BINARY.exists() and LOADGEN_BINARY.stat().st_mtime >= LOADGEN_SOURCE.stat().st_mtime:
+        return LOADGEN_BINARY
+    compiler = shutil.which("gcc")
+    if compiler is None:
+        raise SystemExit(
+            "the C load generator (--client c) needs gcc to build benchmarks/loadgen.c: "
+            "install gcc, or run with --client raw (the Python load generator)"
+        )
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    partial = LOADGEN_BINARY.with_name(f"loadgen.{os.getpid()}.tmp")
+    built = subprocess.run(
+        [compiler, "-O2", "-Wall", "-o", str(partial), str(LOADGEN_SOURCE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if built.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"gcc could not build {LOADGEN_SOURCE.name}:\n{built.stderr}")
+    partial.replace(LOADGEN_BINARY)
+    return LOADGEN_BINARY
+
+
+def load_command(args: Sequence[str]) -> list[str]:
+    """``args`` are relay_load.py's (BASE_URL MODE [options]).  Transfers with ``--client c``
+    run the C load generator, which speaks the same protocol and prints the same JSON; every
+    other mode and client runs relay_load.py."""
+    client = next((args[i + 1] for i in range(len(args) - 1) if args[i] == "--client"), None)
+    if len(args) > 1 and args[1] == "transfer" and client == "c":
+        return [str(build_loadgen()), *args]
+    return [sys.executable, str(HERE / "relay_load.py"), *args]
+
+
 class LoadProcess:
-    """A ``relay_load.py`` subprocess: it warms up, says READY, waits for GO, runs, says DONE and
-    then prints one JSON line of results.  The caller samples server CPU between GO and DONE."""
+    """A load generator subprocess (``relay_load.py``, or ``loadgen.c`` for ``transfer --client
+    c``): it warms up, says READY, waits for GO, runs, says DONE and then prints one JSON line of
+    results.  The caller samples server CPU between GO and DONE."""
 
     def __init__(self, args: Sequence[str], *, timeout: float) -> None:
         self._timeout = timeout
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "relay_load.py"), *args],
+            load_command(args),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=HERE,

@@ -11,6 +11,9 @@ Usage: ``python relay_load.py BASE_URL MODE [options]`` with MODE one of
 
 Protocol on stdin/stdout: after warming up it prints ``READY``, waits for ``GO``, runs the
 measured phase (bounded by ``--duration`` seconds and a count), prints ``DONE`` and one JSON line.
+
+``loadgen.c`` is the C twin of the ``transfer`` mode with ``RawClient`` (what ``relay.py`` runs by
+default, ``--client c``): same requests, protocol and JSON document.  Keep the two in step.
 """
 
 from __future__ import annotations
