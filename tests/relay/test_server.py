@@ -6,6 +6,7 @@ an unexpected error)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import socket
@@ -20,8 +21,8 @@ import pytest
 from starlette.applications import Starlette
 from tests.relay.conftest import LiveRelay
 
-from tigress.relay.app import create_app
-from tigress.relay.config import RelayConfig
+from tigress.relay.app import RelayApp, app_from_environment, create_app
+from tigress.relay.config import CONFIG_JSON_ENV, RelayConfig
 from tigress.relay.server import RelayHttpProtocol, _find_front
 from tigress.relay.stores.base import CreateResult, NewMailbox
 from tigress.relay.stores.sqlite import SQLiteStore
@@ -504,3 +505,18 @@ def test_unexpected_error_is_a_500_that_closes_the_connection(
 
 def test_only_the_relay_application_is_served_inline() -> None:
     assert _find_front(Starlette()) == (None, None)
+
+
+def test_a_worker_process_tunes_its_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch, sqlite_config: RelayConfig
+) -> None:
+    monkeypatch.setenv(CONFIG_JSON_ENV, sqlite_config.to_json())
+    before = gc.get_threshold()
+    try:
+        app = app_from_environment()
+        assert isinstance(app, RelayApp)
+        assert gc.get_threshold() == (100_000, 50, 50)
+        assert gc.get_freeze_count() > 0  # start-up objects are left out of later collections
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
