@@ -213,6 +213,11 @@ class FastFront:
         #: The largest request body a transfer endpoint accepts (413 beyond).
         self.body_limit = body_limit
 
+    @property
+    def limits_rate(self) -> bool:
+        """Whether :meth:`answer` needs the client's address (the rate limit is on)."""
+        return self._limiter.enabled
+
     def target(self, method: str, path: str) -> tuple[Handler, str] | None:
         """The handler and path id for a request this front serves, else None."""
         if path == "/v1/m":

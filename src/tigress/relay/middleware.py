@@ -36,6 +36,11 @@ class RateLimiter:
         self._metrics = metrics
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    @property
+    def enabled(self) -> bool:
+        """False when the limit is off (a rate of 0): callers may skip finding the address."""
+        return self._rate > 0
+
     def check(self, scope: Scope) -> ProblemError | None:
         """Take a token for this request's address; the 429 problem when none is left."""
         if self._rate <= 0:

@@ -227,7 +227,7 @@ class RelayHttpProtocol(HttpToolsProtocol):
             body=bytes(exchange.body),
         )
         try:
-            address = self._client_address(exchange)
+            address = self._client_address(exchange) if front.limits_rate else ""
             reply = await front.answer(call, exchange.handler, address, exchange.path)
             payload = self._encode(reply, exchange.keep_alive)
         except Exception:
