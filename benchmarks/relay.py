@@ -469,6 +469,10 @@ def section_idle(args: argparse.Namespace, mode: Mode, workdir: Path) -> None:
 # -- 4. scale --------------------------------------------------------------------------------------
 
 
+def random_fields(count: int) -> list[bytes]:
+    return [os.urandom(16) for _ in range(count)]
+
+
 def fill_store(database: Path, count: int, *, expires_at: int) -> float:
     """Add ``count`` live mailboxes (each with its first ~1.4 KB message and its create record)
     straight into the store's own schema; returns the seconds taken.  The schema is created by
@@ -495,23 +499,20 @@ def fill_store(database: Path, count: int, *, expires_at: int) -> float:
         conn.execute("BEGIN")
         first = (conn.execute("SELECT coalesce(max(id), 0) FROM mailbox").fetchone()[0]) + 1
         ids = range(first, first + n)
+        # The create-idempotency record (c_claim, c_req, c_sealed) lives in the mailbox's row
+        # since schema migration 3.
         conn.executemany(
             "INSERT INTO mailbox (id, key, i_claim, rights, created_at, expires_at, title,"
-            " description, image_url, last_seq, n_messages, i_req)"
+            " description, image_url, last_seq, n_messages, i_req, c_claim, c_req, c_sealed)"
             " VALUES (?, ?, ?, 'RWD', ?, ?, 'Car key from Alex',"
             " 'Digital key for the blue sedan', 'https://relay.example/preview/car-key.png',"
-            " 1, 1, ?)",
-            ((i, os.urandom(16), os.urandom(16), now, expires_at, os.urandom(16)) for i in ids),
+            " 1, 1, ?, ?, ?, ?)",
+            ((i, os.urandom(16), os.urandom(16), now, expires_at, *random_fields(4)) for i in ids),
         )
         conn.executemany(
             "INSERT INTO message (mailbox, seq, side, type, data) VALUES (?, 1, 'i',"
             " 'tigress-noise-v1', ?)",
             ((i, frames[i % 256]) for i in ids),
-        )
-        conn.executemany(
-            "INSERT INTO create_request (claim, request_id, sealed_id, mailbox)"
-            " VALUES (?, ?, ?, ?)",
-            ((os.urandom(16), os.urandom(16), os.urandom(16), i) for i in ids),
         )
         conn.execute("COMMIT")
         done += n
