@@ -10,7 +10,8 @@ read, update, read, update, read, delete, as ``relay_load.py`` sends them) on on
 In the same run, the same driver makes the same number of calls, with bodies of the same sizes,
 into a trivial ASGI app that parses the JSON body and answers: the ratio relay / reference is
 what to compare between runs on a noisy machine.  A sequential pass (one transfer at a time,
-so every write commits alone) gives the CPU per request kind.
+so every write commits alone) gives the CPU per request kind, and a last pass drives the
+``SQLiteStore`` directly with the store calls of the same transfers: the store's own share.
 
 Usage::
 
@@ -52,10 +53,15 @@ import uvloop
 
 from tigress.relay.app import create_app
 from tigress.relay.config import RelayConfig
+from tigress.relay.stores.base import DisplayInformation, NewMailbox, Payload
+from tigress.relay.stores.sqlite import SQLiteStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FRAME_BYTES = 1050  # as relay_load.py: a padded frame, ~1.4 KB once base64 encoded
 OPS = ("create", "read1", "update1", "read2", "update2", "read3", "delete")
+STORE_DISPLAY = DisplayInformation(
+    "Car key from Alex", "Digital key for the blue sedan", "https://relay.example/p.png"
+)
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
@@ -295,6 +301,66 @@ async def run_sequential(
     return {op: statistics.mean(values) * 1e6 for op, values in samples.items()}
 
 
+async def store_transfer(store: SQLiteStore, data: str) -> None:
+    """The store calls one transfer makes (what the service asks of it), with random keys and
+    claims: the store's own share of a transfer's CPU, without HTTP, validation or hashing."""
+    key, initiator, recipient = os.urandom(16), os.urandom(16), os.urandom(16)
+    now = int(time.time())
+    payload = Payload("tigress-noise-v1", data)
+    await store.create_mailbox(
+        NewMailbox(
+            key=key,
+            initiator_claim=initiator,
+            access_rights="RWD",
+            created_at=now,
+            expires_at=now + 3600,
+            display=STORE_DISPLAY,
+            payload=payload,
+            initiator_token=None,
+            initiator_request_id=os.urandom(16),
+            create_claim=os.urandom(16),
+            sealed_mailbox_id=os.urandom(16),
+        )
+    )
+    await store.read_mailbox(key, recipient, now, after=None, limit=64)
+    await store.bind_recipient(key, recipient, None, now)
+    for writer, reader in ((recipient, initiator), (initiator, recipient)):
+        await store.append_message(
+            key,
+            None,
+            writer,
+            payload=payload,
+            request_id=os.urandom(16),
+            token=None,
+            now=now,
+            max_messages=64,
+            recipient_right="W",
+        )
+        await store.read_mailbox(key, reader, now, after=None, limit=64)
+    await store.delete_mailbox(key, None, recipient, os.urandom(16), now, recipient_right="D")
+
+
+async def run_store(directory: Path, durability: str, count: int, tasks: int) -> dict[str, float]:
+    """``count`` store-level transfers by ``tasks`` concurrent workers (after a warm-up)."""
+    store = SQLiteStore(directory / "store-only.db", durability=durability)  # type: ignore[arg-type]
+    data = _frame()["data"]
+    await store.open()
+    try:
+
+        async def worker(share: int) -> None:
+            for _ in range(share):
+                await store_transfer(store, data)
+
+        await asyncio.gather(*(worker(4) for _ in range(tasks)))
+        cpu = time.process_time()
+        await asyncio.gather(*(worker(count // tasks) for _ in range(tasks)))
+        cpu = time.process_time() - cpu
+    finally:
+        await store.close()
+    done = count // tasks * tasks
+    return {"transfers": done, "cpu_us_per_transfer": cpu / done * 1e6}
+
+
 def relay_config(directory: Path, durability: str) -> RelayConfig:
     return RelayConfig(
         store=f"sqlite:///{directory / 'relay.db'}",
@@ -331,6 +397,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     rounds.append({"relay": relay, "reference": reference})
             per_op = {} if args.profile else await run_sequential(app, pool, args.sequential)
+        store = (
+            None
+            if args.profile
+            else await run_store(Path(tmp), args.durability, args.transfers, args.concurrency)
+        )
     if profile is not None:
         stats = pstats.Stats(profile)
         stats.sort_stats(args.sort).print_stats(args.top)
@@ -357,6 +428,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             r["reference"]["cpu_us_per_transfer"] for r in rounds
         ),
         "sequential_cpu_us_per_request": per_op,
+        "store_only": store,
     }
 
 
@@ -377,6 +449,11 @@ def print_table(result: dict[str, Any]) -> None:
             f" {relay['transfers_per_cpu_second']:>16.0f}"
         )
     print(f"median ratio relay/reference: {result['ratio_median']:.2f}")
+    store = result["store_only"]
+    print(
+        f"the store alone (SQLiteStore driven directly, same concurrency):"
+        f" {store['cpu_us_per_transfer']:.1f} µs/transfer"
+    )
     print("sequential CPU µs per request (every write commits alone):")
     for op, value in result["sequential_cpu_us_per_request"].items():
         print(f"  {op:<8} {value:8.1f}")
