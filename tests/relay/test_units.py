@@ -85,6 +85,23 @@ def test_json_parser_raises_only_problems(raw: bytes) -> None:
     assert status == 400
 
 
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b'\xef\xbb\xbf{"a": 1}', "invalid JSON: the body starts with a byte order mark"),
+        (b'{"a": 1, "a": 2}', "duplicate member 'a' in a JSON object"),
+        (b'{"a": NaN}', "NaN is not allowed in JSON"),
+        (b"[1]", "the body must be a JSON object"),
+        (b"\xff{}", "the body is not valid UTF-8"),
+        (b'{"a": ', "invalid JSON: Expecting value: line 1 column 7 (char 6)"),
+    ],
+)
+def test_json_parser_names_what_is_wrong(raw: bytes, detail: str) -> None:
+    with pytest.raises(ProblemError) as caught:
+        parse_json_object(raw)
+    assert caught.value.detail == detail
+
+
 @settings(max_examples=400, deadline=None)
 @given(json_values)
 def test_body_parsers_raise_only_problems(value: Any) -> None:

@@ -169,15 +169,19 @@ def _reject_constant(name: str) -> None:
     raise ProblemError("malformed-json", f"{name} is not allowed in JSON")
 
 
+# One decoder for every body: ``json.loads`` with hooks would build a new one per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ProblemError("malformed-json", "the body is not valid UTF-8") from None
+    if text.startswith("\ufeff"):  # json.loads refuses it too; a decoder alone would not say why
+        raise ProblemError("malformed-json", "invalid JSON: the body starts with a byte order mark")
     try:
-        document = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
+        document = _DECODER.decode(text)
     except ProblemError:
         raise
     except RecursionError:
