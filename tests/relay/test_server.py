@@ -11,6 +11,8 @@ import json
 import logging
 import socket
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from tests.relay.conftest import LiveRelay
 
 from tigress.relay.app import RelayApp, app_from_environment, create_app
 from tigress.relay.config import CONFIG_JSON_ENV, RelayConfig
-from tigress.relay.server import RelayHttpProtocol, _find_front
+from tigress.relay.server import RelayHttpProtocol, _find_front, server_config
 from tigress.relay.stores.base import CreateResult, NewMailbox
 from tigress.relay.stores.sqlite import SQLiteStore
 
@@ -520,3 +523,49 @@ def test_a_worker_process_tunes_its_garbage_collector(
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_long_poll_cut_by_shutdown_gets_an_answer(sqlite_config: RelayConfig) -> None:
+    """uvicorn cancels what still runs once its graceful shutdown times out; an inline request
+    then answers 500 and closes, as uvicorn's own ASGI cycle does, instead of going silent."""
+    app = create_app(sqlite_config)
+    server = uvicorn.Server(
+        server_config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="critical",
+            lifespan="on",
+            timeout_graceful_shutdown=0.5,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.01)
+    relay = LiveRelay.__new__(LiveRelay)
+    relay.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    sender, receiver = str(uuid.uuid4()), str(uuid.uuid4())
+    wire = Wire(relay)
+    try:
+        wire.send(create_request(sender))
+        mailbox = mailbox_of(wire.response()[2])
+        wire.send(read_request(mailbox, receiver))  # binds; the sender's frame is there
+        assert wire.response()[0] == 200
+        # Wait for the sender's reply, which never comes.
+        wire.send(
+            request("POST", f"/v1/m/{mailbox}?after=1&wait=30", {"mailbox-device-claim": receiver})
+        )
+        time.sleep(0.3)
+        started = time.monotonic()
+        server.should_exit = True
+        status, headers, body = wire.response()
+        assert (status, body, headers["connection"]) == (500, b"Internal Server Error", "close")
+        assert time.monotonic() - started < 10
+        assert wire.closed_by_server()
+    finally:
+        wire.close()
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -230,6 +230,11 @@ class RelayHttpProtocol(HttpToolsProtocol):
             address = self._client_address(exchange) if front.limits_rate else ""
             reply = await front.answer(call, exchange.handler, address, exchange.path)
             payload = self._encode(reply, exchange.keep_alive)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when a graceful shutdown times out (a long
+            # poll, say); like its own ASGI cycle, answer 500 and close rather than go silent.
+            self._finish(exchange, _INTERNAL_ERROR, keep_alive=False)
+            raise
         except Exception:
             _log.exception("unexpected error answering a transfer request")
             self._finish(exchange, _INTERNAL_ERROR, keep_alive=False)
