@@ -73,8 +73,8 @@ def live(start_relay: Callable[[RelayConfig], LiveRelay], sqlite_config: RelayCo
 
 
 class Wire:
-    def __init__(self, relay: LiveRelay) -> None:
-        host, port = relay.base_url.removeprefix("http://").rsplit(":", 1)
+    def __init__(self, base_url: str) -> None:
+        host, port = base_url.removeprefix("http://").rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
         self.buffer = b""
 
@@ -178,7 +178,7 @@ def test_one_connection_carries_a_whole_transfer_and_other_routes(
     live: LiveRelay, inline: list[str]
 ) -> None:
     sender, receiver = str(uuid.uuid4()), str(uuid.uuid4())
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(create_request(sender))
         status, headers, body = wire.response()
@@ -238,7 +238,7 @@ def test_one_connection_carries_a_whole_transfer_and_other_routes(
 def test_pipelined_requests_are_answered_in_order(live: LiveRelay, inline: list[str]) -> None:
     claim = str(uuid.uuid4())
     unknown = str(uuid.uuid4())
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         # Inline, ASGI, inline behind inline (which then goes through ASGI), ASGI — one write.
         wire.send(
@@ -274,7 +274,7 @@ def test_http_1_0_and_connection_close_end_the_connection(live: LiveRelay) -> No
             {"mailbox-device-claim": str(uuid.uuid4()), "connection": "close"},
         ),
     ):
-        wire = Wire(live)
+        wire = Wire(live.base_url)
         try:
             wire.send(raw)
             status, headers, _ = wire.response()
@@ -298,7 +298,7 @@ def test_chunked_request_body_is_read_whole(live: LiveRelay) -> None:
         },
         length=False,
     )
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(head + chunked(body[:50], body[50:120], body[120:]))
         status, _, answer = wire.response()
@@ -326,7 +326,7 @@ def test_declared_oversized_body_is_refused_before_it_is_read(
         },
         length=False,
     )
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(head)  # the body is never sent: the answer must not wait for it
         status, headers, body = wire.response()
@@ -356,7 +356,7 @@ def test_chunked_body_growing_past_the_limit_is_refused(
         length=False,
     )
     piece = b"x" * (sqlite_config.body_max_bytes // 2)
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         # Three chunks exceed the limit; the terminating chunk is never sent.
         wire.send(head + b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(3)))
@@ -388,7 +388,7 @@ def test_expect_100_continue_is_served(live: LiveRelay, inline: list[str]) -> No
         },
         length=False,
     )
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(head)
         while b"\r\n\r\n" not in wire.buffer:
@@ -405,7 +405,7 @@ def test_expect_100_continue_is_served(live: LiveRelay, inline: list[str]) -> No
 
 
 def test_percent_encoded_mailbox_path_answers_like_an_unknown_id(live: LiveRelay) -> None:
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(read_request("%41%42", str(uuid.uuid4())))
         status, _, body = wire.response()
@@ -416,13 +416,13 @@ def test_percent_encoded_mailbox_path_answers_like_an_unknown_id(live: LiveRelay
 
 
 def test_garbage_gets_400_and_the_server_keeps_serving(live: LiveRelay) -> None:
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(b"POST /v1/m HTTP/1.1\r\ncontent-length: nope\r\n\r\n")
         assert wire.response()[0] == 400
     finally:
         wire.close()
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(request("GET", "/healthz"))
         assert wire.response()[0] == 200
@@ -435,10 +435,10 @@ def test_client_leaving_mid_request_harms_nothing(live: LiveRelay) -> None:
         create_request(str(uuid.uuid4()))[:-10],  # inside the body
         create_request(str(uuid.uuid4())),  # whole request, answer never read
     ):
-        wire = Wire(live)
+        wire = Wire(live.base_url)
         wire.send(partial)
         wire.close()
-    wire = Wire(live)
+    wire = Wire(live.base_url)
     try:
         wire.send(create_request(str(uuid.uuid4())))
         assert wire.response()[0] == 200
@@ -453,7 +453,7 @@ def test_rate_limit_counts_the_address_a_trusted_proxy_forwards(
     start_relay: Callable[[RelayConfig], LiveRelay], sqlite_config: RelayConfig
 ) -> None:
     relay = start_relay(replace(sqlite_config, rate_limit_per_second=1, rate_limit_burst=2))
-    wire = Wire(relay)
+    wire = Wire(relay.base_url)
     try:
 
         def read_from(address: str) -> tuple[int, dict[str, str], bytes]:
@@ -488,7 +488,7 @@ def test_unexpected_error_is_a_500_that_closes_the_connection(
     app = create_app(sqlite_config, store=_BrokenStore(tmp_path / "broken.db"))
     relay = LiveRelay(sqlite_config, app).start()
     try:
-        wire = Wire(relay)
+        wire = Wire(relay.base_url)
         try:
             with caplog.at_level(logging.ERROR, logger="tigress.relay.server"):
                 wire.send(create_request(str(uuid.uuid4())))
@@ -545,10 +545,9 @@ def test_a_long_poll_cut_by_shutdown_gets_an_answer(sqlite_config: RelayConfig) 
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive()
         time.sleep(0.01)
-    relay = LiveRelay.__new__(LiveRelay)
-    relay.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    port = server.servers[0].sockets[0].getsockname()[1]
     sender, receiver = str(uuid.uuid4()), str(uuid.uuid4())
-    wire = Wire(relay)
+    wire = Wire(f"http://127.0.0.1:{port}")
     try:
         wire.send(create_request(sender))
         mailbox = mailbox_of(wire.response()[2])
