@@ -4,6 +4,7 @@ wake-ups across processes, and no acknowledged write lost to ``kill -9``."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import threading
 import time
 from pathlib import Path
@@ -155,3 +156,31 @@ def test_acknowledged_writes_survive_kill_9(
             # recipient bind, which must see exactly the payload acknowledged.
             recipient = http.post(path, headers=headers(new_id())).json()
             assert recipient["payload"] == {"type": AEAD, "data": data}
+
+
+def test_metrics_count_every_worker_whichever_answers_the_scrape(
+    start_process: Any, relay_config: RelayConfig
+) -> None:
+    server = start_process(relay_config, workers=2)
+    barrier = threading.Barrier(40)
+
+    def probe(_: int) -> int:
+        # Forty connections at once: uvicorn's workers accept them between themselves.
+        with httpx2.Client(base_url=server.base_url, timeout=30) as own:
+            barrier.wait()
+            return own.get("/healthz").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        assert set(pool.map(probe, range(40))) == {200}
+    pattern = re.compile(
+        r'^tigress_relay_requests_total\{route="/healthz",method="GET",status="200"\} (\d+)$',
+        re.MULTILINE,
+    )
+    deadline = time.monotonic() + 15
+    agreeing = 0
+    while agreeing < 6:  # several scrapes on fresh connections: both workers answer some
+        assert time.monotonic() < deadline, "the workers' metrics never added up"
+        with httpx2.Client(base_url=server.base_url, timeout=30) as scrape:
+            found = pattern.search(scrape.get("/metrics").text)
+        agreeing = agreeing + 1 if found and int(found.group(1)) >= 40 else 0
+        time.sleep(0.2)

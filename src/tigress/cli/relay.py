@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from tigress.relay.config import CONFIG_JSON_ENV, ConfigError, build_config
+from tigress.relay.config import CONFIG_JSON_ENV, ConfigError, RelayConfig, build_config
 
 
 @click.group("relay")
@@ -64,25 +68,35 @@ def serve(
     except (ConfigError, OSError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     if not config.store:
-        from dataclasses import replace  # noqa: PLC0415
-
-        config = replace(config, store=default_store_url())
+        config = dataclasses.replace(config, store=default_store_url())
     configure_logging(config.log_level)
-    # Every worker process rebuilds exactly these settings.
-    os.environ[CONFIG_JSON_ENV] = config.to_json()
     from tigress.relay.server import RelayHttpProtocol  # noqa: PLC0415
 
-    uvicorn.run(
-        "tigress.relay.app:app_from_environment",
-        http=RelayHttpProtocol,
-        factory=True,
-        host=config.host,
-        port=config.port,
-        workers=config.workers,
-        access_log=False,
-        log_config=None,
-        lifespan="on",
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
+    with _shared_metrics(config) as config:
+        # Every worker process rebuilds exactly these settings.
+        os.environ[CONFIG_JSON_ENV] = config.to_json()
+        uvicorn.run(
+            "tigress.relay.app:app_from_environment",
+            http=RelayHttpProtocol,
+            factory=True,
+            host=config.host,
+            port=config.port,
+            workers=config.workers,
+            access_log=False,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=True,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+
+
+@contextlib.contextmanager
+def _shared_metrics(config: RelayConfig) -> Iterator[RelayConfig]:
+    """With several workers and no ``metrics_dir`` of the operator's, a private directory for
+    the workers' metric snapshots (tigress.relay.metrics_share), removed when the relay stops."""
+    if config.workers < 2 or config.metrics_dir:
+        yield config
+        return
+    with tempfile.TemporaryDirectory(prefix="tigress-relay-metrics-") as directory:
+        yield dataclasses.replace(config, metrics_dir=directory)

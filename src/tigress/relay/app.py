@@ -30,6 +30,8 @@ from tigress.relay.config import default_data_dir as _default_data_dir
 from tigress.relay.fastpath import Call, FastFront, Handler, Reply, problem_reply
 from tigress.relay.keys import RelayKeys, load_or_create_secret
 from tigress.relay.metrics import RelayMetrics
+from tigress.relay.metrics_share import MetricsShare
+from tigress.relay.metrics_share import stop as stop_publishing
 from tigress.relay.middleware import (
     MetricsMiddleware,
     RateLimiter,
@@ -167,6 +169,7 @@ class RelayHandlers:
         self.service: MailboxService | None = None
         self.store: MailboxStore | None = None
         self.dispatcher: PushDispatcher = NoPushDispatcher()
+        self.metrics_share: MetricsShare | None = None
         self._public = config.effective_public_url
 
     def _service(self) -> MailboxService:
@@ -416,8 +419,10 @@ class RelayHandlers:
         return _json({"status": "ready"})
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        share = self.metrics_share
+        text = self.metrics.render() if share is None else share.render(self.metrics)
         return Response(
-            self.metrics.render(),
+            text,
             headers=_NO_STORE,
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
@@ -494,6 +499,12 @@ def create_app(
         service = MailboxService(the_store, the_dispatcher, keys, config, metrics)
         handlers.store, handlers.dispatcher, handlers.service = the_store, the_dispatcher, service
         sweeper = asyncio.create_task(service.run_sweeper(), name="tigress-relay-sweeper")
+        publisher = None
+        if config.metrics_dir:
+            handlers.metrics_share = MetricsShare(Path(config.metrics_dir))
+            publisher = asyncio.create_task(
+                handlers.metrics_share.run(metrics), name="tigress-relay-metrics"
+            )
         _log.info("relay started", extra={"store": store_url.split(":", 1)[0]})
         try:
             yield
@@ -501,6 +512,8 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            if publisher is not None:
+                await stop_publishing(publisher)
             handlers.service = None
             await the_dispatcher.aclose()
             await the_store.close()

@@ -72,6 +72,9 @@ class RelayConfig:
     push_allow_insecure_loopback: bool = False
     access_log: bool = False
     log_level: str = "info"
+    #: Where the worker processes of one relay share their metrics (``tigress relay serve`` sets
+    #: a private one when it runs several workers); empty: each process reports its own.
+    metrics_dir: str = ""
 
     @property
     def body_max_bytes(self) -> int:
