@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import json
@@ -51,43 +50,19 @@ from typing import Any
 
 import uvloop
 
+from relay_load import OPS, _frame, create_body, update_body  # the load generator's bodies
 from tigress.relay.app import create_app
 from tigress.relay.config import RelayConfig
 from tigress.relay.stores.base import DisplayInformation, NewMailbox, Payload
 from tigress.relay.stores.sqlite import SQLiteStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FRAME_BYTES = 1050  # as relay_load.py: a padded frame, ~1.4 KB once base64 encoded
-OPS = ("create", "read1", "update1", "read2", "update2", "read3", "delete")
 STORE_DISPLAY = DisplayInformation(
     "Car key from Alex", "Digital key for the blue sedan", "https://relay.example/p.png"
 )
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-
-
-def _frame() -> dict[str, str]:
-    data = base64.urlsafe_b64encode(os.urandom(FRAME_BYTES)).decode().rstrip("=")
-    return {"type": "tigress-noise-v1", "data": data}
-
-
-def create_body() -> bytes:
-    return json.dumps(
-        {
-            "payload": _frame(),
-            "displayInformation": {
-                "title": "Car key from Alex",
-                "description": "Digital key for the blue sedan, valid until Sunday evening.",
-                "imageURL": "https://relay.example/preview/car-key.png",
-            },
-            "mailboxConfiguration": {"accessRights": "RWD"},
-        }
-    ).encode()
-
-
-def update_body() -> bytes:
-    return json.dumps({"payload": _frame()}).encode()
 
 
 # -- the ASGI driver -----------------------------------------------------------------------------
